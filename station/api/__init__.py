@@ -1,0 +1,1 @@
+"""The station's local HTTP API (FastAPI): REST under /api/v1, bearer-token auth."""

@@ -1,0 +1,146 @@
+"""Station configuration: one TOML file, `FIREFLY_*` environment overrides, typed settings.
+
+Owns every default and limit an operator can change (documented in docs/configuration.md).
+Must not open files other than the config file, start anything or touch the network.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+ENV_PREFIX = "FIREFLY_"
+ENV_NESTING = "__"  # FIREFLY_API__PORT=9000 sets [api] port = 9000
+CONFIG_ENV = "FIREFLY_CONFIG"  # path of the TOML file when --config is not given
+
+MAX_TEXT_PAYLOAD_BYTES = 233  # Meshtastic firmware's DATA_PAYLOAD_LEN for a text packet
+MAX_CHANNEL_INDEX = 7  # a Meshtastic radio has eight channel slots, 0..7
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the key, the value and what is allowed."""
+
+    def __init__(self, key: str, value: object, allowed: str) -> None:
+        super().__init__(f"config error: {key} = {value!r}: {allowed}")
+        self.key, self.value, self.allowed = key, value, allowed
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ApiConfig(_Section):
+    host: str = "127.0.0.1"  # loopback by default: the API is for this station's operators
+    port: int = Field(default=8080, ge=0, le=65535)
+
+
+class StoreConfig(_Section):
+    # FULL survives power loss (a field station's normal failure); NORMAL only a crash.
+    synchronous: Literal["FULL", "NORMAL"] = "FULL"
+
+
+class RadioConfig(_Section):
+    name: str = Field(default="radio0", pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
+    url: str  # serial:///dev/ttyUSB0 or tcp://host:4403
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, url: str) -> str:
+        if not (url.startswith("serial://") or url.startswith("tcp://")):
+            raise ValueError("must be serial:///dev/DEVICE or tcp://HOST:PORT")
+        return url
+
+
+class LinkConfig(_Section):
+    connect_timeout_s: float = Field(default=15.0, gt=0)  # want_config handshake of a busy radio
+    health_interval_s: float = Field(default=10.0, gt=0)  # how often a heartbeat probes the link
+    health_timeout_s: float = Field(default=25.0, gt=0)  # silence after a probe = dead link
+    backoff_initial_s: float = Field(default=1.0, gt=0)
+    backoff_max_s: float = Field(default=60.0, gt=0)
+
+
+class OutboxConfig(_Section):
+    max_message_bytes: int = Field(default=2048, ge=1, le=65536)  # longest text accepted
+    max_attempts: int = Field(default=3, ge=1, le=20)  # sends of one part, each with a new id
+    ack_timeout_s: float = Field(default=60.0, gt=0)  # multi-hop ACKs on LongFast take tens of s
+    min_text_interval_s: float = Field(default=2.0, ge=0)  # firmware drops texts sent faster
+    duty_cycle_percent: float = Field(default=0.0, ge=0, le=100)  # airtime budget/hour; 0 = off
+    modem_preset: str = "LONG_FAST"  # for the airtime estimate
+    max_in_flight: int = Field(default=8, ge=1, le=64)  # upper bound on top of the radio's queue
+    message_ttl_s: float = Field(default=86400.0, gt=0)  # undelivered messages expire after this
+    retry_delay_s: float = Field(default=5.0, ge=0)  # wait after a NAK before the next attempt
+
+
+class MeshConfig(_Section):
+    radios: list[RadioConfig] = Field(default_factory=list)
+    link: LinkConfig = LinkConfig()
+    outbox: OutboxConfig = OutboxConfig()
+
+
+class StationConfig(_Section):
+    data_dir: Path = Path("/var/lib/firefly-station")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    api: ApiConfig = ApiConfig()
+    store: StoreConfig = StoreConfig()
+    mesh: MeshConfig = MeshConfig()
+
+
+def load_config(path: Path | None = None, env: dict[str, str] | None = None) -> StationConfig:
+    """Read the TOML file (if any), apply environment overrides, validate."""
+    env = dict(os.environ) if env is None else env
+    if path is None and env.get(CONFIG_ENV):
+        path = Path(env[CONFIG_ENV])
+    raw: dict[str, Any] = {}
+    if path is not None:
+        raw = _read_toml(path)
+    _apply_env_overrides(raw, env)
+    return validate_config(raw)
+
+
+def validate_config(raw: dict[str, Any]) -> StationConfig:
+    try:
+        return StationConfig.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        allowed = first["msg"]
+        if first["type"] == "extra_forbidden":
+            allowed = "unknown option (see docs/configuration.md)"
+        raise ConfigError(key, first.get("input"), allowed) from None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError("--config", str(path), "file does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("--config", str(path), f"not valid TOML: {exc}") from None
+
+
+def _apply_env_overrides(raw: dict[str, Any], env: dict[str, str]) -> None:
+    for name, text in env.items():
+        if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV:
+            continue
+        keys = name[len(ENV_PREFIX) :].lower().split(ENV_NESTING)
+        if keys[0] not in StationConfig.model_fields:
+            continue  # FIREFLY_API_URL and friends belong to the CLI, not the station
+        section = raw
+        for key in keys[:-1]:
+            section = section.setdefault(key, {})
+            if not isinstance(section, dict):
+                raise ConfigError(".".join(keys), text, "cannot override a value with a section")
+        section[keys[-1]] = _parse_env_value(text)
+
+
+def _parse_env_value(text: str) -> Any:
+    """Environment values are TOML scalars or arrays when they parse as such, else strings."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text

@@ -1,0 +1,127 @@
+"""The station daemon: opens the store, starts services in order, owns them until a signal,
+then shuts down in stages (reverse order, each stage with a timeout).
+
+Owns process-level concerns (signals, sd_notify, the admin token, the CLI's client file);
+must not contain any subsystem's logic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from dataclasses import dataclass, field
+
+from station import systemd
+from station.api.auth import ensure_admin_token
+from station.api.server import ApiService
+from station.bus import EventBus
+from station.clientfile import write_client_file
+from station.config import StationConfig
+from station.logs import configure_logging
+from station.mesh.service import MeshService
+from station.services import Service, ServiceState
+from station.store import Database, StoreError, open_database
+
+logger = logging.getLogger(__name__)
+
+DATA_DIR_MODE = 0o700  # keys, tokens and the database live here
+
+
+@dataclass
+class Station:
+    """What the services and the API share. Built once per daemon run."""
+
+    config: StationConfig
+    database: Database
+    bus: EventBus
+    admin_token: str
+    mesh: MeshService
+    services: list[Service] = field(default_factory=list)
+
+
+class StartupError(Exception):
+    """The station cannot start; the message says why."""
+
+
+def build_station(config: StationConfig, extra_services: list[Service]) -> Station:
+    data_dir = config.data_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.chmod(DATA_DIR_MODE)
+    try:
+        database = open_database(data_dir / "station.db", config.store.synchronous)
+    except StoreError as exc:
+        raise StartupError(str(exc)) from exc
+    bus = EventBus()
+    mesh = MeshService(config.mesh, database, bus)
+    station = Station(config, database, bus, ensure_admin_token(data_dir), mesh)
+    station.services = [*extra_services, mesh, ApiService(station)]
+    return station
+
+
+async def run_station(config: StationConfig, extra_services: list[Service] | None = None) -> int:
+    configure_logging(config.log_level)
+    station = build_station(config, extra_services or [])
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    started: list[Service] = []
+    try:
+        for service in station.services:
+            await _start(service)
+            started.append(service)
+        write_client_file(config)
+        systemd.notify("READY=1")
+        logger.info("station ready", extra={"api": f"http://{config.api.host}:{config.api.port}"})
+        async with asyncio.TaskGroup() as group:
+            watchdog = group.create_task(_watchdog(stop))
+            await stop.wait()
+            watchdog.cancel()
+        return 0
+    except StartupError as exc:
+        logger.error("station failed to start: %s", exc)
+        return 1
+    finally:
+        systemd.notify("STOPPING=1")
+        await _shutdown(started)
+        await station.bus.drain(grace_s=2.0)
+        station.database.close()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+
+
+async def _start(service: Service) -> None:
+    service.health.state = ServiceState.STARTING
+    try:
+        await service.start()
+    except Exception as exc:
+        service.health.state = ServiceState.FAILED
+        raise StartupError(f"{service.name}: {exc}") from exc
+    if service.health.state is ServiceState.STARTING:
+        service.health.state = ServiceState.RUNNING
+    logger.info("service started", extra={"service": service.name})
+
+
+async def _shutdown(started: list[Service]) -> None:
+    for service in reversed(started):
+        service.health.state = ServiceState.STOPPING
+        try:
+            await asyncio.wait_for(service.stop(), service.stop_timeout_s)
+        except TimeoutError:
+            logger.error("service stop timed out", extra={"service": service.name})
+        except Exception:
+            logger.exception("service stop failed", extra={"service": service.name})
+        service.health.state = ServiceState.STOPPED
+
+
+async def _watchdog(stop: asyncio.Event) -> None:
+    interval = systemd.watchdog_interval_s()
+    if interval is None:
+        return
+    while not stop.is_set():
+        systemd.notify("WATCHDOG=1")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)
+

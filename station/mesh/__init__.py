@@ -1,0 +1,1 @@
+"""The Meshtastic mesh subsystem."""

@@ -1,0 +1,141 @@
+"""Opening the station database: refuse a corrupt or newer-than-code file without touching it,
+then switch to WAL and apply pending migrations, each in its own transaction.
+
+Owns the connection and transactions; must not know any table (the table-group modules do).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+
+BUSY_TIMEOUT_MS = 5000  # a CLI reading the database may hold a read lock briefly
+
+
+class StoreError(Exception):
+    """Root of every store failure."""
+
+
+class DatabaseCorrupt(StoreError):
+    def __init__(self, path: Path, detail: str) -> None:
+        super().__init__(f"database {path} is corrupt ({detail}); it was not modified")
+        self.path, self.detail = path, detail
+
+
+class DatabaseTooNew(StoreError):
+    def __init__(self, path: Path, found: int, known: int) -> None:
+        super().__init__(
+            f"database {path} has schema version {found}, newer than this station's {known}: "
+            "upgrade firefly-station; the database was not modified"
+        )
+        self.path, self.found, self.known = path, found, known
+
+
+def new_id() -> str:
+    """Stable, sortable record id (time-ordered UUID-like hex), safe to sync to the central vault."""
+    return f"{time.time_ns():016x}{uuid.uuid4().hex[:16]}"
+
+
+def now() -> float:
+    return time.time()
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """(version, name, sql) of every migration shipped with the code, in order."""
+    found = []
+    for entry in resources.files("station.store.migrations").iterdir():
+        if entry.name.endswith(".sql"):
+            version = int(entry.name.split("_", 1)[0])
+            found.append((version, entry.name, entry.read_text(encoding="utf-8")))
+    found.sort()
+    return found
+
+
+class Database:
+    """One connection, owned by the event loop's thread. Writes are short transactions."""
+
+    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
+        self.connection = connection
+        self.path = path
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        connection = self.connection
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield connection
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+
+    def schema_version(self) -> int:
+        return int(self.connection.execute("PRAGMA user_version").fetchone()[0])
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def open_database(path: Path, synchronous: str = "FULL") -> Database:
+    known = migrations()
+    latest = known[-1][0] if known else 0
+    if path.exists():
+        _check_existing(path, latest)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    connection.row_factory = sqlite3.Row
+    connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    connection.execute("PRAGMA journal_mode = WAL")
+    connection.execute(f"PRAGMA synchronous = {synchronous}")
+    connection.execute("PRAGMA foreign_keys = ON")
+    database = Database(connection, path)
+    _migrate(database, known)
+    return database
+
+
+def _check_existing(path: Path, latest: int) -> None:
+    """Inspect read-only, so that a file we refuse stays byte-for-byte as it was."""
+    try:
+        probe = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise DatabaseCorrupt(path, str(exc)) from exc
+    try:
+        found = int(probe.execute("PRAGMA user_version").fetchone()[0])
+        verdict = probe.execute("PRAGMA quick_check").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        raise DatabaseCorrupt(path, str(exc)) from exc
+    finally:
+        probe.close()
+    if verdict != "ok":
+        raise DatabaseCorrupt(path, str(verdict))
+    if found > latest:
+        raise DatabaseTooNew(path, found, latest)
+
+
+def _migrate(database: Database, known: list[tuple[int, str, str]]) -> None:
+    current = database.schema_version()
+    for version, _name, sql in known:
+        if version <= current:
+            continue
+        with database.transaction() as connection:
+            for statement in _statements(sql):
+                connection.execute(statement)
+            connection.execute(f"PRAGMA user_version = {version}")
+
+
+def _statements(sql: str) -> list[str]:
+    """Split a migration into statements (executescript would commit our transaction)."""
+    statements, buffer = [], ""
+    for line in sql.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip():
+        statements.append(buffer.strip())
+    return statements

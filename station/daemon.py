@@ -62,7 +62,11 @@ def build_station(config: StationConfig, extra_services: list[Service]) -> Stati
 
 async def run_station(config: StationConfig, extra_services: list[Service] | None = None) -> int:
     configure_logging(config.log_level)
-    station = build_station(config, extra_services or [])
+    try:
+        station = build_station(config, extra_services or [])
+    except StartupError as exc:
+        logger.error("station failed to start: %s", exc)
+        return 1
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -21,8 +21,8 @@ class Exit(enum.IntEnum):
     UNAUTHORIZED = 5  # the token was refused
 
 
-console = Console()
-errors = Console(stderr=True)
+console = Console(soft_wrap=True)
+errors = Console(stderr=True, soft_wrap=True)
 
 
 def emit_json(data: Any) -> None:

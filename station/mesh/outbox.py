@@ -152,6 +152,10 @@ class Outbox:
             self._apply_outcomes()
             self._check_deadlines()
             wait = await self._send_ready()
+            if self._inflight:
+                deadline = min(flight.deadline for flight in self._inflight.values())
+                until_deadline = deadline - time.monotonic()
+                wait = until_deadline if wait is None else min(wait, until_deadline)
             timeout = IDLE_WAKE_S if wait is None else max(0.0, min(wait, IDLE_WAKE_S))
             if timeout > 0:
                 with contextlib.suppress(TimeoutError):
@@ -175,7 +179,7 @@ class Outbox:
     def _settle(self, db: Any, outcome: _Outcome, flight: _InFlight,
                 finished: list[tuple[str, str, str | None]]) -> None:
         del self._inflight[outcome.packet_id]
-        self._pacers[flight.radio].finished()
+        self._pacers[flight.radio].finished(outcome.packet_id)
         if outcome.kind in ("ack", "queued"):
             if store.mark_acked(db, flight.message_id, flight.part_index):
                 finished.append((flight.message_id, "delivered", None))
@@ -221,7 +225,7 @@ class Outbox:
             for packet_id, flight in list(self._inflight.items()):
                 if flight.message_id in expired:
                     del self._inflight[packet_id]
-                    self._pacers[flight.radio].finished()
+                    self._pacers[flight.radio].finished(packet_id)
             self._announce([(mid, "expired", "not delivered before it expired") for mid in expired])
 
     async def _send_ready(self) -> float | None:
@@ -295,7 +299,7 @@ class Outbox:
     def _announce(self, finished: list[tuple[str, str, str | None]]) -> None:
         for message_id, status, reason in finished:
             logger.info("outbox message finished",
-                        extra={"message": message_id, "status": status, "reason": reason})
+                        extra={"message_id": message_id, "status": status, "reason": reason})
             self._bus.publish(OutboxMessageFinished(message_id=message_id, status=status, reason=reason))
 
     def status(self) -> dict[str, Any]:

@@ -73,5 +73,7 @@ class RadioPacer:
         self._unreported.pop(packet_id, None)
         self.tx_free = free
 
-    def finished(self) -> None:
+    def finished(self, packet_id: int) -> None:
+        """The packet's fate is known (an ACK implies the radio took it off its queue)."""
+        self._unreported.pop(packet_id, None)
         self.inflight = max(0, self.inflight - 1)

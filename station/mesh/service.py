@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from station.bus import EventBus
@@ -17,6 +19,22 @@ from station.services import Service, ServiceState
 from station.store import Database
 from station.store import mesh as mesh_store
 from station.store import outbox as outbox_store
+
+logger = logging.getLogger(__name__)
+
+RESTART_DELAY_S = 1.0  # a crashed loop restarts after this; a bug must not stop the radio for good
+
+
+async def _supervised(what: str, loop: Callable[[], Awaitable[None]]) -> None:
+    """Run a service loop forever: a crash is logged with its traceback and the loop restarted."""
+    while True:
+        try:
+            await loop()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("mesh loop crashed; restarting", extra={"loop": what})
+        await asyncio.sleep(RESTART_DELAY_S)
 
 
 class MeshService(Service):
@@ -33,9 +51,10 @@ class MeshService(Service):
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        self._tasks.append(asyncio.create_task(self.outbox.run(), name="outbox"))
+        self._tasks.append(asyncio.create_task(_supervised("outbox", self.outbox.run), name="outbox"))
         for link in self.links:
-            self._tasks.append(asyncio.create_task(link.run(), name=f"radio-{link.name}"))
+            self._tasks.append(asyncio.create_task(_supervised(f"radio {link.name}", link.run),
+                                                   name=f"radio-{link.name}"))
         self._refresh_health()
 
     async def stop(self) -> None:

@@ -22,7 +22,8 @@ def test_long_text_is_numbered_and_fits() -> None:
     parts = split_text("word " * 200)
     assert len(parts) > 1
     assert all(len(part.encode()) <= LIMIT for part in parts)
-    assert [part.split(" ", 1)[0] for part in parts] == [f"({i}/{len(parts)})" for i in range(1, len(parts) + 1)]
+    numbers = [part.split(" ", 1)[0] for part in parts]
+    assert numbers == [f"({i}/{len(parts)})" for i in range(1, len(parts) + 1)]
 
 
 def test_cut_never_splits_a_multibyte_character() -> None:

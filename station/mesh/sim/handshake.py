@@ -90,9 +90,7 @@ def _channels(preset: ModemPreset, secondary: Sequence[str]) -> list[Any]:
         channel_pb2.Channel(
             index=0,
             role=role.Value("PRIMARY"),
-            settings=channel_pb2.ChannelSettings(
-                name=PRESETS[preset].channel_name, psk=DEFAULT_PSK
-            ),
+            settings=channel_pb2.ChannelSettings(name=PRESETS[preset].channel_name, psk=DEFAULT_PSK),
         )
     ]
     for index in range(1, CHANNEL_SLOTS):

@@ -77,9 +77,7 @@ def make_local_node(seed: int, lat: float, lon: float, now: float) -> SimNode:
     )
 
 
-def make_nodes(
-    seed: int, count: int, lat: float, lon: float, now: float, taken: set[int]
-) -> list[SimNode]:
+def make_nodes(seed: int, count: int, lat: float, lon: float, now: float, taken: set[int]) -> list[SimNode]:
     """`count` nodes whose identity and start position depend only on the seed."""
     rng = random.Random(f"nodes-{seed}")
     names = [(a, b) for a in _ADJECTIVES for b in _ANIMALS]

@@ -157,7 +157,5 @@ def sender_of(packet: Any) -> int:
 def on_air_bytes(packet: Any) -> int:
     """LoRa PHY payload of a MeshPacket: header plus the (encrypted, same-length) Data."""
     if packet.HasField("decoded"):
-        body = len(packet.decoded.SerializeToString())
-    else:
-        body = len(packet.encrypted)
-    return MESH_HEADER_BYTES + body
+        return MESH_HEADER_BYTES + len(packet.decoded.SerializeToString())
+    return MESH_HEADER_BYTES + len(packet.encrypted)

@@ -56,6 +56,7 @@ class SimulatorProcess(Service):
         self._process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "station.mesh.sim", "--tcp", f"127.0.0.1:{self.port}", *self._args,
             stdout=asyncio.subprocess.PIPE,
+            start_new_session=True,  # Ctrl-C reaches the station only; it stops the sim in order
         )
         assert self._process.stdout is not None
         async with asyncio.timeout(SIM_READY_TIMEOUT_S):

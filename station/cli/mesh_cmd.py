@@ -137,8 +137,8 @@ def status(as_json: JsonFlag = False, api: ApiOption = None) -> None:
             [r["name"], r["url"], r["state"], r["node"], r["reconnects"], r["last_error"]]
             for r in report["radios"]])
         outbox = report["outbox"]
-        console.print(f"outbox: {outbox['inflight']} in flight, " + ", ".join(
-            f"{count} {state}" for state, count in sorted(outbox["messages"].items())))
+        totals = ", ".join(f"{count} {state}" for state, count in sorted(outbox["messages"].items()))
+        console.print(f"outbox: {outbox['inflight']} in flight; messages: {totals or 'none'}")
     if down or not report["radios"]:
         raise SystemExit(int(Exit.FAILURE))
 

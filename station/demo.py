@@ -51,6 +51,7 @@ class SimulatorProcess(Service):
         self._args = extra_args or ["--nodes", "8", "--chatter", "45", "--position-interval", "20",
                                     "--telemetry-interval", "40"]
         self._process: asyncio.subprocess.Process | None = None
+        self._drain: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self._process = await asyncio.create_subprocess_exec(
@@ -67,10 +68,18 @@ class SimulatorProcess(Service):
                 with contextlib.suppress(ValueError):
                     if json.loads(line).get("event") == "ready":
                         break
+        # keep reading so a chatty simulator never blocks on a full pipe
+        self._drain = asyncio.create_task(self._drain_output(self._process.stdout))
         self.health.state = ServiceState.RUNNING
         self.health.detail = {"tcp": f"127.0.0.1:{self.port}", "pid": self._process.pid}
 
+    async def _drain_output(self, stream: asyncio.StreamReader) -> None:
+        while line := await stream.readline():
+            logger.debug("radio simulator said", extra={"line": line[:200].decode(errors="replace")})
+
     async def stop(self) -> None:
+        if self._drain is not None:
+            self._drain.cancel()
         process = self._process
         if process is None or process.returncode is not None:
             return

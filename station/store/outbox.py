@@ -80,11 +80,12 @@ def next_parts(database: Database, radio: str, limit: int, at: float) -> list[Pa
         FROM outbox_messages m JOIN outbox_parts p ON p.message_id = m.id
         WHERE m.status IN ('queued', 'sending') AND (m.radio IS NULL OR m.radio = ?)
           AND p.status = 'pending' AND p.not_before <= ?
+          AND (p.packet_id IS NULL OR p.radio IS NULL OR p.radio = ?)  -- a resend keeps its radio
           AND NOT EXISTS (SELECT 1 FROM outbox_parts q WHERE q.message_id = p.message_id
                           AND q.part_index < p.part_index AND q.status != 'acked')
         ORDER BY m.seq, p.part_index LIMIT ?
         """,
-        (radio, at, limit),
+        (radio, at, radio, limit),
     ).fetchall()
     return [
         PartToSend(r["message_id"], r["part_index"], r["payload"], r["to_node"], r["channel"],

@@ -102,6 +102,7 @@ def make_nodes(seed: int, count: int, lat: float, lon: float, now: float, taken:
             altitude_m=rng.randint(400, 900),
             boot_time=now - rng.uniform(600, 86400),
             battery_level=rng.randint(40, 100),
+            last_heard=now - rng.uniform(0, 900),  # heard within the last quarter hour
         )
         move_by(node, distance * math.cos(bearing), distance * math.sin(bearing))
         update_link(node, lat, lon, rng)

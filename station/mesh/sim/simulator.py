@@ -128,6 +128,8 @@ def run(argv: list[str] | None = None) -> int:
     configure_logging(options.log_level)
     try:
         asyncio.run(serve_until_signal(options))
+    except KeyboardInterrupt:  # Ctrl-C before the signal handlers were in place
+        return 0
     except (OptionsError, ScriptError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2

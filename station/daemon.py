@@ -60,8 +60,9 @@ def build_station(config: StationConfig, extra_services: list[Service]) -> Stati
     return station
 
 
-async def run_station(config: StationConfig, extra_services: list[Service] | None = None) -> int:
-    configure_logging(config.log_level)
+async def run_station(config: StationConfig, extra_services: list[Service] | None = None,
+                      json_logs: bool = False) -> int:
+    configure_logging(config.log_level, json_logs)
     try:
         station = build_station(config, extra_services or [])
     except StartupError as exc:

@@ -42,6 +42,7 @@ class ApiService(Service):
             port=api.port,
             log_level=logging.getLevelName(logging.getLogger().level).lower(),
             access_log=False,
+            log_config=None,  # uvicorn logs through the station's handlers (text or JSON)
             lifespan="off",
         )
         self._server = _EmbeddedServer(config)

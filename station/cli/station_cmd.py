@@ -20,6 +20,7 @@ app = typer.Typer(help="Run the station daemon.", no_args_is_help=True)
 def run(
     config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML config file.")] = None,
     demo: Annotated[bool, typer.Option("--demo", help="Embedded defaults + the radio simulator.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Log one JSON object per line.")] = False,
 ) -> None:
     """Start the station and run until SIGTERM/SIGINT."""
     from station.daemon import run_station
@@ -34,6 +35,6 @@ def run(
             settings = demo_config(base, port)
             services.append(SimulatorProcess(port, settings.data_dir))
     except ConfigError as exc:
-        fail(Exit.USAGE, str(exc))
+        fail(Exit.USAGE, str(exc), as_json)
     os.umask(0o077)  # tokens, keys and the database are the operator's alone
-    raise SystemExit(asyncio.run(run_station(settings, services)))
+    raise SystemExit(asyncio.run(run_station(settings, services, as_json)))

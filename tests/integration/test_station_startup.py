@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import signal
 import sqlite3
 import subprocess
+import time
 
 from tests.harness import FIREFLY, Station
 
@@ -46,3 +49,22 @@ def test_newer_database_is_refused(tmp_path) -> None:  # type: ignore[no-untyped
     result = run_station(station)
     assert result.returncode == 1
     assert "schema version 4242" in result.stderr
+
+
+def test_json_logs_are_one_object_per_line(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    station = Station(tmp_path, [])
+    log = (tmp_path / "json.log").open("w")
+    process = subprocess.Popen([FIREFLY, "station", "run", "--json", "--config", str(station.write_config())],
+                               env=station.env(), stdout=log, stderr=log)
+    try:
+        deadline = time.monotonic() + 20
+        while "station ready" not in (tmp_path / "json.log").read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(20) == 0
+    finally:
+        process.kill()
+    entries = [json.loads(line) for line in (tmp_path / "json.log").read_text().splitlines()]
+    ready = [e for e in entries if e["msg"] == "station ready"]
+    assert ready and ready[0]["api"] == station.api
+    assert {e["level"] for e in entries} <= {"DEBUG", "INFO", "WARNING", "ERROR"}

@@ -45,14 +45,14 @@ class Sim:
 
     tmp: Path
     args: list[str] = field(default_factory=list)
-    port: int = field(default_factory=free_port)
+    port: int = 0  # 0: the simulator picks a free port and reports it in its ready line
     pty_link: Path | None = None
     process: subprocess.Popen[str] | None = None
     ready: dict[str, Any] = field(default_factory=dict)
 
     @property
     def record_path(self) -> Path:
-        return self.tmp / f"sim-record-{self.port}.jsonl"
+        return self.tmp / f"sim-record-{id(self)}.jsonl"
 
     @property
     def url(self) -> str:
@@ -78,6 +78,7 @@ class Sim:
                 continue
             if message.get("event") == "ready":
                 self.ready = message
+                self.port = int(str(message["tcp"]).rsplit(":", 1)[1])
                 return self
         raise AssertionError("simulator did not get ready")
 

@@ -29,13 +29,6 @@ READY_TIMEOUT_S = 20.0  # a cold interpreter importing protobufs on a busy 2-cor
 STOP_TIMEOUT_S = 10.0
 
 
-def free_port() -> int:
-    """A port that was free a moment ago (for tests that must name a port up front)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class RunningSim:
     process: subprocess.Popen[bytes]

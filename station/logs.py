@@ -8,7 +8,8 @@ import logging
 import sys
 from typing import Any
 
-_STANDARD = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
+# color_message: uvicorn's ANSI-coloured copy of the message, noise in a log file
+_STANDARD = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime", "color_message"}
 
 
 def _extras(record: logging.LogRecord) -> dict[str, Any]:

@@ -95,7 +95,7 @@ class RadioLink:
                 self.reconnects += 1
         finally:
             pub.unsubscribe(self._receive_handler, RECEIVE_TOPIC)
-            await self._teardown()
+            await self._teardown(stopping=True)
             self.state = LinkState.STOPPED
             self._thread.shutdown(wait=False, cancel_futures=True)
 
@@ -137,7 +137,7 @@ class RadioLink:
             with contextlib.suppress(RadioUnavailable):
                 await self._write(iface.sendHeartbeat)  # the radio answers with a queue status
 
-    async def _teardown(self) -> None:
+    async def _teardown(self, stopping: bool = False) -> None:
         iface, self._iface = self._iface, None
         if iface is None:
             return
@@ -147,8 +147,10 @@ class RadioLink:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._in_thread(iface.close), self._settings.connect_timeout_s)
         if was_connected:
-            logger.warning("radio disconnected", extra={"radio": self.name, "reason": self.last_error})
-            self._listener.link_down(self, self.last_error or "closed")
+            reason = "station stopping" if stopping else (self.last_error or "closed")
+            log = logger.info if stopping else logger.warning
+            log("radio disconnected", extra={"radio": self.name, "reason": reason})
+            self._listener.link_down(self, reason)
 
     def _open(self) -> Interface:
         parts = urlsplit(self.url)

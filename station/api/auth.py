@@ -1,19 +1,37 @@
-"""Bearer-token auth for the local API. On first start the station writes an admin token
-into its data dir (mode 0600); the CLI reads it from there. Must not log tokens."""
+"""Bearer-token auth for the local API.
+
+On first start the station writes an admin token into its data dir (mode 0600); it holds every
+permission and the CLI reads it from there. Further tokens carry named permissions
+(`firefly token create NAME --permission processes:view`); only their SHA-256 is stored.
+Must not log tokens.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from station.store import tokens as token_store
+
 TOKEN_FILE_NAME = "admin.token"  # noqa: S105 - a file name, not a secret
 TOKEN_BYTES = 32  # 256 bits: not guessable over a local socket in any useful time
+ADMIN = "*"  # the admin token's permission: all of them
+
+# Every permission a token can carry; `*` holds them all. Endpoints without a named
+# permission of their own need the admin token.
+PERMISSIONS = {
+    "processes:view": "list and read processes, executions, traces, templates and analytics",
+    "processes:create": "create, update, deactivate and instantiate processes",
+    "processes:execute": "run a process by hand",
+}
 
 
 def admin_token_path(data_dir: Path) -> Path:
@@ -24,7 +42,7 @@ def ensure_admin_token(data_dir: Path) -> str:
     path = admin_token_path(data_dir)
     if path.exists():
         return path.read_text(encoding="utf-8").strip()
-    token = secrets.token_urlsafe(TOKEN_BYTES)
+    token = new_token()
     # O_EXCL + 0600 at creation: the token is never readable by others, not even briefly
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
@@ -32,19 +50,43 @@ def ensure_admin_token(data_dir: Path) -> str:
     return token
 
 
+def new_token() -> str:
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
 _bearer = HTTPBearer(auto_error=False)
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
-def require_token(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> None:
-    expected: str = request.app.state.admin_token
-    if credentials is None or not hmac.compare_digest(
-        credentials.credentials.encode(), expected.encode()
-    ):
-        raise HTTPException(
-            status_code=status.HTTP_401_UNAUTHORIZED,
-            detail="missing or invalid bearer token",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+def _permissions_of(request: Request, credentials: HTTPAuthorizationCredentials | None) -> set[str]:
+    if credentials is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="missing bearer token",
+                            headers={"WWW-Authenticate": "Bearer"})
+    presented = credentials.credentials
+    admin: str = request.app.state.admin_token
+    if hmac.compare_digest(presented.encode(), admin.encode()):
+        return {ADMIN}
+    row = token_store.find_active(request.app.state.station.database, token_digest(presented))
+    if row is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="invalid or revoked bearer token",
+                            headers={"WWW-Authenticate": "Bearer"})
+    return set(row["permissions"])
+
+
+def require_permission(permission: str) -> Callable[[Request, HTTPAuthorizationCredentials | None], None]:
+    if permission not in PERMISSIONS and permission != ADMIN:
+        raise ValueError(f"unknown permission {permission!r}")
+
+    def check(request: Request, credentials: Credentials) -> None:
+        granted = _permissions_of(request, credentials)
+        if ADMIN not in granted and permission not in granted:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, detail=f"this token lacks {permission}")
+
+    return check
+
+
+require_token = require_permission(ADMIN)  # endpoints without a permission of their own: admin only

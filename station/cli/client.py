@@ -46,6 +46,8 @@ class ApiClient:
             fail(Exit.UNAVAILABLE, f"station API at {self.base} is not reachable ({exc})", self.as_json)
         if response.status_code == 401:
             fail(Exit.UNAUTHORIZED, "the station refused the token (set FIREFLY_TOKEN_FILE)", self.as_json)
+        if response.status_code == 403:
+            fail(Exit.UNAUTHORIZED, _detail(response), self.as_json)
         if response.status_code == 404:
             fail(Exit.NOT_FOUND, _detail(response), self.as_json)
         if response.status_code == 422:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import typer
 
-from station.cli import mesh_cmd, radio_cmd, station_cmd
+from station.cli import mesh_cmd, radio_cmd, station_cmd, token_cmd
 
 app = typer.Typer(help="Firefly station: the runtime of off-grid field stations.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
 app.add_typer(station_cmd.app, name="station")
 app.add_typer(mesh_cmd.app, name="mesh")
 app.add_typer(radio_cmd.app, name="radio")
+app.add_typer(token_cmd.app, name="token")
 
 
 def main() -> None:

@@ -9,9 +9,10 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 ENV_PREFIX = "FIREFLY_"
 ENV_NESTING = "__"  # FIREFLY_API__PORT=9000 sets [api] port = 9000
@@ -19,6 +20,12 @@ CONFIG_ENV = "FIREFLY_CONFIG"  # path of the TOML file when --config is not give
 
 MAX_TEXT_PAYLOAD_BYTES = 233  # Meshtastic firmware's DATA_PAYLOAD_LEN for a text packet
 MAX_CHANNEL_INDEX = 7  # a Meshtastic radio has eight channel slots, 0..7
+ZONE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"  # goes unquoted into URLs and CLI arguments
+MAX_ZONE_POINTS = 500  # each point is an edge checked per position report inside the zone's box
+MIN_ZONE_RADIUS_M = 1.0
+MAX_ZONE_RADIUS_M = 1_000_000.0  # beyond 1000 km a "zone" is a region; the sphere model drifts
+MAX_ZONE_DESCRIPTION = 500  # characters; a note for operators, not a document
+MAX_ZONE_HYSTERESIS_M = 10_000.0
 
 
 class ConfigError(Exception):
@@ -79,6 +86,58 @@ class MeshConfig(_Section):
     radios: list[RadioConfig] = Field(default_factory=list)
     link: LinkConfig = LinkConfig()
     outbox: OutboxConfig = OutboxConfig()
+    # Firmware's own NUM_ONLINE_SECS: the radio's screen and apps call a node online if heard in 2 h.
+    # Default nodes send a position every 15 min and telemetry every 30, so 2 h is several misses.
+    node_offline_after_s: float = Field(default=7200.0, gt=0)
+
+
+Latitude = Annotated[float, Field(ge=-90, le=90)]
+Longitude = Annotated[float, Field(ge=-180, le=180)]
+
+
+class ZoneConfig(_Section):
+    """A geofence: a circle (`center` + `radius_m`) or a polygon (`points`), never both."""
+
+    name: str = Field(pattern=ZONE_NAME_PATTERN)
+    description: str = Field(default="", max_length=MAX_ZONE_DESCRIPTION)
+    active: bool = True
+    center: tuple[Latitude, Longitude] | None = None
+    radius_m: float | None = Field(default=None, ge=MIN_ZONE_RADIUS_M, le=MAX_ZONE_RADIUS_M)
+    points: list[tuple[Latitude, Longitude]] | None = Field(default=None, min_length=3,
+                                                            max_length=MAX_ZONE_POINTS)
+
+    @field_validator("points")
+    @classmethod
+    def _distinct_points(cls, points: list[tuple[float, float]] | None) -> list[tuple[float, float]] | None:
+        if points is not None and len(set(points)) < 3:
+            raise ValueError("a polygon needs at least 3 distinct points")
+        return points
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> ZoneConfig:
+        problem = _zone_shape_problem(self.center is not None, self.radius_m is not None,
+                                      self.points is not None)
+        if problem is not None:
+            # ctx.field lets the API name the field; the message names it for the config file
+            raise PydanticCustomError("zone_shape", "{field}: {reason}",
+                                      {"field": problem[0], "reason": problem[1]})
+        return self
+
+
+def _zone_shape_problem(center: bool, radius: bool, points: bool) -> tuple[str, str] | None:
+    if points and (center or radius):
+        return "center" if center else "radius_m", "not allowed with points (a circle or a polygon, not both)"
+    if not points and not center:
+        return "center", "required: give center and radius_m (a circle) or points (a polygon)"
+    if not points and not radius:
+        return "radius_m", "required with center (a circle)"
+    return None
+
+
+class ProcessesConfig(_Section):
+    max_chain_depth: int = Field(default=5, ge=0, le=50)  # runs started by runs, then by theirs...
+    max_subprocess_depth: int = Field(default=5, ge=1, le=50)  # call_process nesting
+    alert_on_failure: bool = True  # a failed execution raises a (deduplicated) station alert
 
 
 class StationConfig(_Section):
@@ -87,6 +146,18 @@ class StationConfig(_Section):
     api: ApiConfig = ApiConfig()
     store: StoreConfig = StoreConfig()
     mesh: MeshConfig = MeshConfig()
+    processes: ProcessesConfig = ProcessesConfig()
+    zones_hysteresis_m: float = Field(default=25.0, ge=0, le=MAX_ZONE_HYSTERESIS_M)  # handheld GPS error
+    zones: list[ZoneConfig] = Field(default_factory=list)
+
+    @field_validator("zones")
+    @classmethod
+    def _unique_zone_names(cls, zones: list[ZoneConfig]) -> list[ZoneConfig]:
+        names = [zone.name for zone in zones]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"zone names must be unique; repeated: {', '.join(duplicates)}")
+        return zones
 
 
 def load_config(path: Path | None = None, env: dict[str, str] | None = None) -> StationConfig:

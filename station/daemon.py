@@ -14,6 +14,7 @@ import signal
 from dataclasses import dataclass, field
 
 from station import systemd
+from station.alerts.service import AlertService
 from station.api.auth import ensure_admin_token
 from station.api.server import ApiService
 from station.bus import EventBus
@@ -21,8 +22,11 @@ from station.clientfile import write_client_file
 from station.config import StationConfig
 from station.logs import configure_logging
 from station.mesh.service import MeshService
+from station.presence import NodeGroups, PresenceService
+from station.processes.engine import ProcessEngine
 from station.services import Service, ServiceState
 from station.store import Database, StoreError, open_database
+from station.zones import ZoneService
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +42,11 @@ class Station:
     bus: EventBus
     admin_token: str
     mesh: MeshService
+    alerts: AlertService
+    processes: ProcessEngine = field(init=False)
+    zones: ZoneService = field(init=False)
+    presence: PresenceService = field(init=False)
+    groups: NodeGroups = field(init=False)  # the presence service's; here for the engine and API
     services: list[Service] = field(default_factory=list)
 
 
@@ -55,8 +64,17 @@ def build_station(config: StationConfig, extra_services: list[Service]) -> Stati
         raise StartupError(str(exc)) from exc
     bus = EventBus()
     mesh = MeshService(config.mesh, database, bus)
-    station = Station(config, database, bus, ensure_admin_token(data_dir), mesh)
-    station.services = [*extra_services, mesh, ApiService(station)]
+    alerts = AlertService(database, bus)
+    station = Station(config, database, bus, ensure_admin_token(data_dir), mesh, alerts)
+    station.zones = ZoneService(config.zones, config.zones_hysteresis_m, database, bus)
+    station.presence = PresenceService(config.mesh.node_offline_after_s, database, bus)
+    station.groups = station.presence.groups
+    station.processes = ProcessEngine(station, config.processes)
+    # the engine stops before the services its actions use
+    # zones and presence before mesh: subscribed before the first packet, stopped after the last
+    # alerts before mesh and the engine: the shutdown stops those sources of alerts first
+    station.services = [*extra_services, alerts, station.zones, station.presence, mesh, station.processes,
+                        ApiService(station)]
     return station
 
 

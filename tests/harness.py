@@ -19,7 +19,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 FIREFLY = str(Path(sys.executable).parent / "firefly")
-READY_TIMEOUT_S = 20.0
+READY_TIMEOUT_S = 45.0  # a cold start imports fastapi and meshtastic; slow on a loaded 2-core runner
 
 
 def free_port() -> int:

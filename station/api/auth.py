@@ -63,17 +63,20 @@ Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
 def _permissions_of(request: Request, credentials: HTTPAuthorizationCredentials | None) -> set[str]:
+    """The token's permissions; its name goes to request.state.token_name (for audit fields)."""
     if credentials is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="missing bearer token",
                             headers={"WWW-Authenticate": "Bearer"})
     presented = credentials.credentials
     admin: str = request.app.state.admin_token
     if hmac.compare_digest(presented.encode(), admin.encode()):
+        request.state.token_name = "admin"  # noqa: S105 - a name, not a secret
         return {ADMIN}
     row = token_store.find_active(request.app.state.station.database, token_digest(presented))
     if row is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="invalid or revoked bearer token",
                             headers={"WWW-Authenticate": "Bearer"})
+    request.state.token_name = row["name"]
     return set(row["permissions"])
 
 

@@ -143,6 +143,28 @@ def status(as_json: JsonFlag = False, api: ApiOption = None) -> None:
         raise SystemExit(int(Exit.FAILURE))
 
 
+@app.command()
+def groups(
+    node_id: Annotated[str, typer.Argument(help="Node id like !a1b2c3d4.")],
+    set_to: Annotated[str | None, typer.Option("--set", help="Replace its groups: a,b ('' = none).")] = None,
+    as_json: JsonFlag = False,
+    api: ApiOption = None,
+) -> None:
+    """A node's groups; --set replaces them (exit 2 on a bad id or group name)."""
+    client = ApiClient(as_json, api)
+    path = f"/mesh/nodes/{node_id}/groups"
+    if set_to is None:
+        result = client.get(path)
+    else:
+        wanted = [group.strip() for group in set_to.split(",") if group.strip()]
+        result = client.request("PUT", path, json={"groups": wanted})
+    if as_json:
+        emit_json(result)
+    else:
+        console.print(f"{result['node_id']}: {', '.join(result['groups']) or '(no groups)'}",
+                      highlight=False, markup=False)
+
+
 def _ago(stamp: float | None) -> str:
     if not stamp:
         return "never"

@@ -46,6 +46,7 @@ class SendRequest:
     want_ack: bool = False
     radio: str | None = None
     ttl_s: float | None = None
+    idempotency_key: str | None = None
 
 
 @dataclass
@@ -97,7 +98,8 @@ class Outbox:
         if ttl <= 0:
             raise InvalidMessage("ttl_s", ttl, "must be positive")
         return store.NewMessage(parse_destination(request.to), request.channel, text,
-                                request.want_ack, request.radio, ttl, split_text(text))
+                                request.want_ack, request.radio, ttl, split_text(text),
+                                request.idempotency_key)
 
     def accept(self, requests: list[SendRequest]) -> list[dict[str, Any]]:
         """Validate all, commit all in one transaction, then wake the sender."""

@@ -22,6 +22,7 @@ class NewMessage:
     radio: str | None
     ttl_s: float
     parts: list[str]
+    idempotency_key: str | None = None  # a process step's send: the same key never queues twice
 
 
 @dataclass(frozen=True)
@@ -44,16 +45,22 @@ def insert_messages(database: Database, messages: list[NewMessage]) -> list[dict
     with database.transaction() as db:
         seq = db.execute("SELECT COALESCE(MAX(seq), 0) FROM outbox_messages").fetchone()[0]
         for message in messages:
+            if message.idempotency_key is not None:
+                existing = db.execute("SELECT * FROM outbox_messages WHERE idempotency_key = ?",
+                                      (message.idempotency_key,)).fetchone()
+                if existing is not None:
+                    rows.append(dict(existing))
+                    continue
             seq += 1
             row = {
                 "id": new_id(), "seq": seq, "to_node": message.to_node, "channel": message.channel,
                 "text": message.text, "want_ack": int(message.want_ack), "radio": message.radio,
                 "status": "queued", "reason": None, "parts_total": len(message.parts),
                 "created_at": created, "expires_at": created + message.ttl_s, "completed_at": None,
+                "idempotency_key": message.idempotency_key,
             }
             db.execute(
-                "INSERT INTO outbox_messages VALUES (:id, :seq, :to_node, :channel, :text, :want_ack,"
-                " :radio, :status, :reason, :parts_total, :created_at, :expires_at, :completed_at)",
+                f"INSERT INTO outbox_messages ({', '.join(row)}) VALUES ({', '.join(':' + k for k in row)})",  # noqa: S608
                 row,
             )
             db.executemany(

@@ -26,6 +26,9 @@ class MessageIn(BaseModel):
     want_ack: bool = False
     radio: str | None = Field(default=None, description="send through this radio only")
     ttl_s: float | None = Field(default=None, description="expire if not delivered by then")
+    idempotency_key: str | None = Field(
+        default=None, max_length=200,
+        description="a retried POST with the same key returns the first message instead of a copy")
 
 
 class MessageBatchIn(BaseModel):
@@ -44,10 +47,10 @@ def _accept(mesh: MeshService, messages: list[MessageIn]) -> list[dict[str, Any]
     try:
         return mesh.send([SendRequest(**message.model_dump()) for message in messages])
     except InvalidMessage as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY,
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             detail={"field": exc.field, "error": str(exc)}) from exc
     except UnknownRadio as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY,
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             detail={"field": "radio", "error": str(exc)}) from exc
 
 

@@ -1,0 +1,1 @@
+"""The process engine: automation rules (trigger -> conditions -> actions) run by the station."""

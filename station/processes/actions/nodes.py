@@ -1,0 +1,45 @@
+"""Node and zone actions: update_zone, get_users_in_zone, update_user_group (mesh nodes are
+the station's users)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from station.processes.actions import ActionContext, ActionFailed, action
+from station.zones.errors import ZoneError
+
+
+class UpdateZone(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    zone: str = Field(min_length=1)
+    center: list[float] | None = None
+    radius_m: float | None = None
+    points: list[list[float]] | None = None
+    description: str | None = None
+    active: bool | None = None
+
+
+@action("update_zone", UpdateZone)
+async def update_zone(config: UpdateZone, context: ActionContext) -> dict[str, Any]:
+    changes = config.model_dump(exclude={"zone"}, exclude_none=True)
+    try:
+        zone = context.service("zones").update(config.zone, **changes)
+    except ZoneError as exc:
+        raise ActionFailed(str(exc)) from exc
+    return dict(zone.to_dict())
+
+
+class ZoneRef(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    zone: str = Field(min_length=1)
+
+
+@action("get_users_in_zone", ZoneRef)
+async def get_users_in_zone(config: ZoneRef, context: ActionContext) -> dict[str, Any]:
+    try:
+        nodes = context.service("zones").nodes_in_zone(config.zone)
+    except ZoneError as exc:
+        raise ActionFailed(str(exc)) from exc
+    return {"zone": config.zone, "count": len(nodes), "nodes": [node["node_id"] for node in nodes]}

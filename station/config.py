@@ -140,6 +140,19 @@ class ProcessesConfig(_Section):
     alert_on_failure: bool = True  # a failed execution raises a (deduplicated) station alert
 
 
+class MqttConfig(_Section):
+    enabled: bool = False  # automation over MQTT is opt-in: a station often has no broker
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=1, le=65535)
+    client_id: str = Field(default="firefly-station", min_length=1, max_length=64)
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+    ca_file: Path | None = None
+    keepalive_s: float = Field(default=30.0, ge=5, le=3600)  # a dead broker is noticed within 1.5x
+    reconnect_max_s: float = Field(default=60.0, ge=1, le=3600)
+
+
 class StationConfig(_Section):
     data_dir: Path = Path("/var/lib/firefly-station")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -147,6 +160,7 @@ class StationConfig(_Section):
     store: StoreConfig = StoreConfig()
     mesh: MeshConfig = MeshConfig()
     processes: ProcessesConfig = ProcessesConfig()
+    mqtt: MqttConfig = MqttConfig()
     zones_hysteresis_m: float = Field(default=25.0, ge=0, le=MAX_ZONE_HYSTERESIS_M)  # handheld GPS error
     zones: list[ZoneConfig] = Field(default_factory=list)
 

@@ -23,6 +23,7 @@ from station.config import StationConfig
 from station.logs import configure_logging
 from station.mesh.service import MeshService
 from station.presence import NodeGroups, PresenceService
+from station.mqtt.service import MqttService
 from station.processes.engine import ProcessEngine
 from station.services import Service, ServiceState
 from station.store import Database, StoreError, open_database
@@ -44,6 +45,7 @@ class Station:
     mesh: MeshService
     alerts: AlertService
     processes: ProcessEngine = field(init=False)
+    mqtt: MqttService | None = None
     zones: ZoneService = field(init=False)
     presence: PresenceService = field(init=False)
     groups: NodeGroups = field(init=False)  # the presence service's; here for the engine and API
@@ -69,12 +71,14 @@ def build_station(config: StationConfig, extra_services: list[Service]) -> Stati
     station.zones = ZoneService(config.zones, config.zones_hysteresis_m, database, bus)
     station.presence = PresenceService(config.mesh.node_offline_after_s, database, bus)
     station.groups = station.presence.groups
+    station.mqtt = MqttService(config.mqtt, bus) if config.mqtt.enabled else None
     station.processes = ProcessEngine(station, config.processes)
     # the engine stops before the services its actions use
     # zones and presence before mesh: subscribed before the first packet, stopped after the last
     # alerts before mesh and the engine: the shutdown stops those sources of alerts first
-    station.services = [*extra_services, alerts, station.zones, station.presence, mesh, station.processes,
-                        ApiService(station)]
+    optional = [station.mqtt] if station.mqtt is not None else []
+    station.services = [*extra_services, alerts, station.zones, station.presence, mesh, *optional,
+                        station.processes, ApiService(station)]
     return station
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import Sim, Station
+from tests.harness import Mosquitto, Sim, Station
 
 
 @pytest.fixture
@@ -46,3 +46,10 @@ def make_station(tmp_path: Path, station_factory: list[Station]):  # type: ignor
         return station.start(wait_connected)
 
     return make
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+    broker = Mosquitto(tmp_path).start()
+    yield broker
+    broker.stop()

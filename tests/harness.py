@@ -115,6 +115,7 @@ class Station:
     outbox: dict[str, Any] = field(default_factory=lambda: dict(FAST_OUTBOX))
     link: dict[str, Any] = field(default_factory=lambda: dict(FAST_LINK))
     port: int = field(default_factory=free_port)
+    extra_toml: str = ""  # more config sections, appended as they are
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -132,7 +133,7 @@ class Station:
         for name, url in self.radios:
             lines += ["[[mesh.radios]]", f'name = "{name}"', f'url = "{url}"']
         path = self.tmp / "station.toml"
-        path.write_text("\n".join(lines) + "\n")
+        path.write_text("\n".join(lines) + "\n" + self.extra_toml)
         return path
 
     def env(self) -> dict[str, str]:
@@ -201,3 +202,31 @@ class Station:
     def log(self) -> str:
         path = self.tmp / "station.log"
         return path.read_text(errors="replace") if path.exists() else ""
+
+
+@dataclass
+class Mosquitto:
+    """A throwaway mosquitto broker on a loopback port."""
+
+    tmp: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Mosquitto:
+        config = self.tmp / f"mosquitto-{self.port}.conf"
+        config.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+                          "log_dest stderr\n")
+        self.process = subprocess.Popen(["mosquitto", "-c", str(config)], stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL)
+
+        def accepting() -> bool:
+            with socket.socket() as sock:
+                return sock.connect_ex(("127.0.0.1", self.port)) == 0
+
+        wait_for(accepting, 10, "mosquitto to listen")
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)

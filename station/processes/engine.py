@@ -36,7 +36,7 @@ from station.processes.journal import Journal
 from station.processes.run import CHAIN_DEPTH, ExecutionRun
 from station.processes.runtime import Binding, Pending, ProcessRuntime
 from station.processes.scheduler import Scheduler
-from station.processes.triggers import EVENT_TRIGGERS, MANUAL, matches
+from station.processes.triggers import EVENT_TRIGGERS, MANUAL, MQTT, SCHEDULE, matches
 from station.services import Service, ServiceState
 from station.store import processes as store
 from station.store.database import new_id
@@ -75,6 +75,8 @@ class ProcessEngine(Service):
         self.scheduler = Scheduler(self)
         self._runtimes: dict[str, ProcessRuntime] = {}
         self._by_type: dict[str, list[Binding]] = {}
+        self._mqtt_exact: dict[str, list[Binding]] = {}
+        self._mqtt_wildcard: list[Binding] = []
         self._runs: dict[str, ExecutionRun] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._unsubscribe: Unsubscribe | None = None
@@ -183,7 +185,17 @@ class ProcessEngine(Service):
         for bindings in index.values():
             bindings.sort(key=lambda binding: -binding.spec.priority)
         self._by_type = index
-        self.scheduler.reload([b for b in index.get("time_schedule", [])])
+        self._mqtt_exact, self._mqtt_wildcard = {}, []
+        for binding in index.get(MQTT, []):
+            topic = binding.spec.config["topic"]
+            if "+" in topic or "#" in topic:
+                self._mqtt_wildcard.append(binding)
+            else:
+                self._mqtt_exact.setdefault(topic, []).append(binding)
+        mqtt = self.station.mqtt
+        if mqtt is not None:
+            mqtt.subscribe({binding.spec.config["topic"] for binding in index.get(MQTT, [])})
+        self.scheduler.reload(index.get(SCHEDULE, []))
         self._refresh_health()
 
     # ---- starting executions ------------------------------------------------------------
@@ -191,7 +203,11 @@ class ProcessEngine(Service):
         trigger_type = EVENT_TRIGGERS.get(type(event).__name__)
         if trigger_type is None:
             return
-        bindings = self._by_type.get(trigger_type)
+        if trigger_type == MQTT:  # thousands of topic triggers: look the topic up, do not scan
+            topic = getattr(event, "topic", "")
+            bindings = [*self._mqtt_exact.get(topic, ()), *self._mqtt_wildcard]
+        else:
+            bindings = self._by_type.get(trigger_type, [])
         if not bindings:
             return
         payload = event_payload(event)

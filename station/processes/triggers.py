@@ -36,6 +36,7 @@ EVENT_TRIGGERS: dict[str, str] = {
 }
 SCHEDULE = "time_schedule"
 MANUAL = "manual"
+MQTT = "mqtt_message"
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -47,3 +47,16 @@ class CallProcess(BaseModel):
 @action("call_process", CallProcess)
 async def call_process(config: CallProcess, context: ActionContext) -> dict[str, Any]:
     return await context.engine.call(context.run, context.path, config.process, config.input, config.wait)
+
+
+class Log(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    message: str = Field(min_length=1, max_length=2000)
+    level: Literal["info", "warning", "error"] = "info"
+
+
+@action("log", Log)
+async def log(config: Log, context: ActionContext) -> dict[str, Any]:
+    """Write a line to the execution's log (the trace); the cheapest durable step there is."""
+    context.engine.log(context.run, config.level, config.message, {"step": context.path})
+    return {"logged": config.message}

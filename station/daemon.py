@@ -22,8 +22,8 @@ from station.clientfile import write_client_file
 from station.config import StationConfig
 from station.logs import configure_logging
 from station.mesh.service import MeshService
-from station.presence import NodeGroups, PresenceService
 from station.mqtt.service import MqttService
+from station.presence import NodeGroups, PresenceService
 from station.processes.engine import ProcessEngine
 from station.services import Service, ServiceState
 from station.store import Database, StoreError, open_database

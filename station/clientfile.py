@@ -10,7 +10,7 @@ import json
 import os
 from pathlib import Path
 
-from station.api.auth import admin_token_path
+from station.admintoken import admin_token_path
 from station.config import StationConfig
 
 

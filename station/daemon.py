@@ -14,8 +14,8 @@ import signal
 from dataclasses import dataclass, field
 
 from station import systemd
+from station.admintoken import ensure_admin_token
 from station.alerts.service import AlertService
-from station.api.auth import ensure_admin_token
 from station.api.server import ApiService
 from station.bus import EventBus
 from station.clientfile import write_client_file

@@ -8,21 +8,16 @@ Must not log tokens.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import os
-import secrets
 from collections.abc import Callable
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from station.admintoken import token_digest
 from station.store import tokens as token_store
 
-TOKEN_FILE_NAME = "admin.token"  # noqa: S105 - a file name, not a secret
-TOKEN_BYTES = 32  # 256 bits: not guessable over a local socket in any useful time
 ADMIN = "*"  # the admin token's permission: all of them
 
 # Every permission a token can carry; `*` holds them all. Endpoints without a named
@@ -32,30 +27,6 @@ PERMISSIONS = {
     "processes:create": "create, update, deactivate and instantiate processes",
     "processes:execute": "run a process by hand",
 }
-
-
-def admin_token_path(data_dir: Path) -> Path:
-    return data_dir / TOKEN_FILE_NAME
-
-
-def ensure_admin_token(data_dir: Path) -> str:
-    path = admin_token_path(data_dir)
-    if path.exists():
-        return path.read_text(encoding="utf-8").strip()
-    token = new_token()
-    # O_EXCL + 0600 at creation: the token is never readable by others, not even briefly
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        handle.write(token + "\n")
-    return token
-
-
-def new_token() -> str:
-    return secrets.token_urlsafe(TOKEN_BYTES)
-
-
-def token_digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 _bearer = HTTPBearer(auto_error=False)

@@ -9,7 +9,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import BaseModel, Field, field_validator
 
-from station.api.auth import PERMISSIONS, new_token, require_token, token_digest
+from station.admintoken import new_token, token_digest
+from station.api.auth import PERMISSIONS, require_token
 from station.store import tokens as token_store
 
 router = APIRouter(prefix="/tokens", tags=["tokens"], dependencies=[Depends(require_token)])

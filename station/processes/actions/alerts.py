@@ -28,13 +28,15 @@ class AlertRef(BaseModel):
 async def create_alert(config: CreateAlert, context: ActionContext) -> dict[str, Any]:
     alerts = context.service("alerts")
     try:
+        # Without a key of its own, the step's idempotency key makes a resumed step fold into
+        # the alert it raised before the crash instead of raising a second one.
         alert = alerts.create(
             config.severity,
             config.title,
             config.message,
             source=f"process:{context.run.process_name}",
             node_id=config.node_id or None,
-            dedup_key=config.dedup_key or None,
+            dedup_key=config.dedup_key or f"step:{context.idempotency_key}",
         )
     except AlertError as exc:
         raise ActionFailed(str(exc)) from exc

@@ -377,11 +377,18 @@ def run(messages: int, quick: bool) -> dict[str, Any]:
             "tmp_filesystem": filesystem_of(root), "cpus": os.cpu_count(),
             "load_avg_1m_at_start": round(os.getloadavg()[0], 2),
         }
-        report["baseline"] = run_baseline(phases["stock"], texts, nodelay=False)
-        report["baseline_nodelay"] = run_baseline(phases["nodelay"], texts, nodelay=True)
-        report["baseline_bottleneck"] = baseline_bottleneck(report["baseline"], report["baseline_nodelay"])
-        report["station"] = run_station(phases["station"], texts, singles, batches)
-        report["idle_demo"] = run_idle_demo(phases["demo"])
+        steps: dict[str, Callable[[], dict[str, Any]]] = {
+            "baseline": lambda: run_baseline(phases["stock"], texts, nodelay=False),
+            "baseline_nodelay": lambda: run_baseline(phases["nodelay"], texts, nodelay=True),
+            "station": lambda: run_station(phases["station"], texts, singles, batches),
+            "idle_demo": lambda: run_idle_demo(phases["demo"]),
+        }
+        report["phase_s"] = {}
+        for name, step in steps.items():
+            started = time.monotonic()
+            report[name] = step()
+            report["phase_s"][name] = round(time.monotonic() - started, 1)
+    report["baseline_bottleneck"] = baseline_bottleneck(report["baseline"], report["baseline_nodelay"])
     assess(report)
     return report
 

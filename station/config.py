@@ -7,6 +7,7 @@ Must not open files other than the config file, start anything or touch the netw
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -134,10 +135,26 @@ def _zone_shape_problem(center: bool, radius: bool, points: bool) -> tuple[str, 
     return None
 
 
+class BotConfig(_Section):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+    pattern: str = Field(min_length=1, max_length=256)  # regex searched in received mesh texts
+    reply: str | None = Field(default=None, max_length=200)  # sent back to the sender, if given
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, pattern: str) -> str:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from None
+        return pattern
+
+
 class ProcessesConfig(_Section):
     max_chain_depth: int = Field(default=5, ge=0, le=50)  # runs started by runs, then by theirs...
     max_subprocess_depth: int = Field(default=5, ge=1, le=50)  # call_process nesting
     alert_on_failure: bool = True  # a failed execution raises a (deduplicated) station alert
+    bots: list[BotConfig] = Field(default_factory=list)  # keyword bots fired by mesh texts
 
 
 class MqttConfig(_Section):

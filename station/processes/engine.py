@@ -21,6 +21,7 @@ from station.bus import Event, Unsubscribe
 from station.config import ProcessesConfig
 from station.processes import templates
 from station.processes.actions import load_builtin_actions
+from station.processes.bots import Bots
 from station.processes.definition import (
     PARALLEL_ACTION,
     ProcessDefinition,
@@ -80,6 +81,7 @@ class ProcessEngine(Service):
         self._runs: dict[str, ExecutionRun] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._unsubscribe: Unsubscribe | None = None
+        self._unsubscribe_bots: Unsubscribe = lambda: None
         self._journal_task: asyncio.Task[None] | None = None
 
     # ---- life cycle -------------------------------------------------------------------
@@ -94,6 +96,7 @@ class ProcessEngine(Service):
         self._reindex()
         self._journal_task = asyncio.create_task(self.journal.run(), name="process-journal")
         self._unsubscribe = self.station.bus.subscribe(Event, self._on_event)
+        self._unsubscribe_bots = Bots(self.settings.bots, self.station.bus, self.station.mesh).attach()
         resumed = self._resume_open()
         await self.scheduler.start()
         self.health.state = ServiceState.RUNNING
@@ -103,6 +106,7 @@ class ProcessEngine(Service):
     async def stop(self) -> None:
         if self._unsubscribe is not None:
             self._unsubscribe()
+            self._unsubscribe_bots()
         await self.scheduler.stop()
         # Executions stop where they are and resume at the next start, as after a power cut.
         tasks = list(self._tasks)

@@ -380,3 +380,21 @@ def test_permissions_are_enforced(make_station) -> None:  # type: ignore[no-unty
         "/api/v1/processes/analytics",
     ):
         assert path in schema["paths"]
+
+
+def test_keyword_bot_replies_and_fires_its_trigger(make_sim, make_station, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    script = tmp_path / "scenario.toml"
+    script.write_text('[[step]]\nat = 1.0\nnode = 1\ntext = "weather at the pass?"\n')
+    port = free_port()
+    station = make_station([("sim", f"tcp://127.0.0.1:{port}")], wait_connected=False,
+                           extra_toml='[[processes.bots]]\nname = "weather"\npattern = "(?i)weather"\n'
+                                      'reply = "sunny, 12 C"\n')
+    create(station, {"name": "on-weather", "triggers": [{"type": "bot_trigger_fired", "config": {"bot": "weather"}}],
+                     "actions": [{"type": "create_alert", "config": {
+                         "severity": "info", "title": "weather asked by {{ event.input.from_node }}"}}]})
+    sim = make_sim("--nodes", "2", "--no-airtime", "--script", str(script), port=port)
+    asker = sim.node_ids()[1]
+    wait_for(lambda: station.get("/alerts")["alerts"], 20, "the bot's process to run")
+    assert station.get("/alerts")["alerts"][0]["title"] == f"weather asked by {asker}"
+    replies = wait_for(lambda: [r for r in sim.delivered() if r.get("text") == "sunny, 12 C"], 20, "the reply")
+    assert replies[0]["to"] == int(asker[1:], 16)

@@ -214,3 +214,117 @@ class StationProcess:
             self._client.close()
         if self.process is not None:
             _stop_tree(self.process, graceful=True)
+
+
+# ---- MQTT peers: mosquitto, Node-RED, a station without radios -----------------------------
+BROKER_READY_TIMEOUT_S = 10.0  # mosquitto listens within ~50 ms
+NODE_RED_INSTALL_TIMEOUT_S = 240.0  # `npm install node-red@4` took 15-32 s here; 240 s means broken
+NODE_RED_READY_TIMEOUT_S = 30.0  # Node-RED loads its runtime and connects in ~2-4 s
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@dataclass
+class MosquittoProcess:
+    """`mosquitto -c FILE` on a loopback port, anonymous, no persistence (RECIPES)."""
+
+    tmp: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> MosquittoProcess:
+        config = self.tmp / f"mosquitto-{self.port}.conf"
+        config.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+                          "log_dest stderr\n")
+        log = (self.tmp / f"mosquitto-{self.port}.log").open("ab")
+        self.process = subprocess.Popen(["mosquitto", "-c", str(config)], stdout=log, stderr=log)
+        wait_until(lambda: _port_open(self.port), BROKER_READY_TIMEOUT_S, "mosquitto to listen")
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None:
+            _stop_tree(self.process, graceful=False)
+
+
+def ensure_node_red(prefix: Path) -> float | None:
+    """`npm install --prefix PREFIX node-red@4` unless already there; seconds taken, None if reused."""
+    if (prefix / "node_modules" / "node-red" / "red.js").exists():
+        return None
+    prefix.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    with (prefix / "npm-install.log").open("ab") as log:
+        try:
+            subprocess.run(["npm", "install", "--prefix", str(prefix), "node-red@4", "--no-audit", "--no-fund"],
+                           stdout=log, stderr=log, check=True, timeout=NODE_RED_INSTALL_TIMEOUT_S)
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+            raise BenchmarkError(f"npm install node-red failed ({exc}); see {prefix / 'npm-install.log'}") from exc
+    return time.monotonic() - started
+
+
+@dataclass
+class NodeRedProcess:
+    """Node-RED headless (no editor, no telemetry) running `flow`; ready once its MQTT broker
+    node logs `Connected to broker`."""
+
+    tmp: Path
+    prefix: Path  # where node_modules/node-red is installed
+    flow: list[dict[str, Any]]
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def user_dir(self) -> Path:
+        return self.tmp / "node-red"
+
+    @property
+    def log_path(self) -> Path:
+        return self.tmp / "node-red.log"
+
+    def start(self) -> NodeRedProcess:
+        self.user_dir.mkdir(exist_ok=True)
+        settings = self.user_dir / "settings.js"
+        settings.write_text(
+            'module.exports = {uiHost: "127.0.0.1", flowFile: "flows.json", credentialSecret: false, '
+            "httpAdminRoot: false, telemetry: {enabled: false}, externalModules: {autoInstall: false}};\n")
+        (self.user_dir / "flows.json").write_text(json.dumps(self.flow))
+        red = self.prefix / "node_modules" / "node-red" / "red.js"
+        command = ["node", str(red), "--userDir", str(self.user_dir), "--settings", str(settings),
+                   "-p", str(self.port), "flows.json"]
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(command, stdout=log, stderr=log, cwd=self.user_dir)
+        try:
+            wait_until(self._connected, NODE_RED_READY_TIMEOUT_S, "Node-RED to connect to the broker")
+        except BenchmarkError as exc:
+            raise BenchmarkError(f"{exc}; Node-RED log ends:\n{self.log_tail()}") from exc
+        return self
+
+    def _connected(self) -> bool:
+        if self.process is not None and self.process.poll() is not None:
+            raise BenchmarkError(f"Node-RED exited with {self.process.returncode}")
+        return "Connected to broker" in self.log_tail(100_000)
+
+    def log_tail(self, chars: int = 2000) -> str:
+        return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        if self.process is not None:
+            _stop_tree(self.process, graceful=False)
+
+
+@dataclass
+class RadiolessStationProcess(StationProcess):
+    """A station with no radio (driven over MQTT or its API): ready once its API answers."""
+
+    def _radios_connected(self) -> bool:
+        return True
+
+    def wait_service(self, name: str, key: str, timeout: float = READY_TIMEOUT_S) -> None:
+        """Wait until `/health` shows `services[name][key]` truthy (e.g. mqtt / connected)."""
+
+        def ready() -> bool:
+            return bool(self.get("/health")["services"].get(name, {}).get(key))
+
+        wait_until(ready, timeout, f"the station's {name} {key}")

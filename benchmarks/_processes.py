@@ -328,3 +328,9 @@ class RadiolessStationProcess(StationProcess):
             return bool(self.get("/health")["services"].get(name, {}).get(key))
 
         wait_until(ready, timeout, f"the station's {name} {key}")
+
+    def put(self, path: str, body: Any) -> Any:
+        assert self._client is not None
+        response = self._client.put(path, json=body)
+        response.raise_for_status()
+        return response.json()

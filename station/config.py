@@ -154,6 +154,7 @@ class ProcessesConfig(_Section):
     max_chain_depth: int = Field(default=5, ge=0, le=50)  # runs started by runs, then by theirs...
     max_subprocess_depth: int = Field(default=5, ge=1, le=50)  # call_process nesting
     alert_on_failure: bool = True  # a failed execution raises a (deduplicated) station alert
+    keep_executions_days: float = Field(default=30.0, gt=0, le=3650)  # finished runs older are pruned
     bots: list[BotConfig] = Field(default_factory=list)  # keyword bots fired by mesh texts
 
 

@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 EVENT_PREVIEW_CHARS = 200  # a trigger event's strings are kept in executions up to this length
+PRUNE_INTERVAL_S = 3600.0  # finished executions past their retention go once an hour
 
 
 class ProcessNotFound(ProcessError):
@@ -99,6 +100,7 @@ class ProcessEngine(Service):
         self._unsubscribe_bots = Bots(self.settings.bots, self.station.bus, self.station.mesh).attach()
         resumed = self._resume_open()
         await self.scheduler.start()
+        self._keep(asyncio.create_task(self._prune_forever(), name="process-prune"))
         self.health.state = ServiceState.RUNNING
         self._refresh_health()
         logger.info("process engine started", extra={"processes": len(self._runtimes), "resumed": resumed})
@@ -328,13 +330,29 @@ class ProcessEngine(Service):
     def _spawn(self, run: ExecutionRun) -> None:
         run.done = asyncio.get_running_loop().create_future()
         self._runs[run.id] = run
-        task = asyncio.create_task(self._drive(run), name=f"execution-{run.id}")
+        self._keep(asyncio.create_task(self._drive(run), name=f"execution-{run.id}"))
+
+    def _keep(self, task: asyncio.Task[Any]) -> None:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    async def _prune_forever(self) -> None:
+        while True:
+            cutoff = time.time() - self.settings.keep_executions_days * 86400
+            pruned = store.prune_executions(self.database, cutoff)
+            if pruned:
+                logger.info("old executions pruned", extra={"executions": pruned})
+            await asyncio.sleep(PRUNE_INTERVAL_S)
+
     async def _drive(self, run: ExecutionRun) -> None:
         started = time.monotonic()
-        status, error = await self.executor.run(run)
+        try:
+            status, error = await self.executor.run(run)
+        except asyncio.CancelledError:
+            raise  # shutdown: the run stays open in the journal and resumes at the next start
+        except Exception as exc:  # the engine's own bug: fail this run, keep the engine
+            logger.exception("execution crashed", extra={"execution": run.id})
+            status, error = "failed", f"engine error: {type(exc).__name__}: {exc}"
         elapsed_ms = (time.monotonic() - started) * 1000
         await self.journal.write(
             *store.finish_execution_sql(run.id, status, error, time.time(), elapsed_ms, run.steps_completed)

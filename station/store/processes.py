@@ -231,6 +231,16 @@ def _execution(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+def prune_executions(database: Database, finished_before: float) -> int:
+    """Delete finished executions (with their steps and logs) that ended before this time."""
+    old = ("SELECT id FROM process_executions WHERE completed_at < ?"
+           " AND status IN ('completed', 'failed', 'skipped', 'timeout')")
+    with database.transaction() as db:
+        db.execute(f"DELETE FROM process_execution_logs WHERE execution_id IN ({old})", (finished_before,))  # noqa: S608
+        db.execute(f"DELETE FROM process_execution_steps WHERE execution_id IN ({old})", (finished_before,))  # noqa: S608
+        return int(db.execute(f"DELETE FROM process_executions WHERE id IN ({old})", (finished_before,)).rowcount)  # noqa: S608
+
+
 # ---- schedules --------------------------------------------------------------------------
 def schedule_last_fire(database: Database, trigger: str) -> float | None:
     row = database.connection.execute(

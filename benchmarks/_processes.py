@@ -90,11 +90,15 @@ class SimProcess:
         return self.tmp / f"sim-{self.port}.record.jsonl"
 
     @property
+    def log_path(self) -> Path:
+        return self.tmp / f"sim-{self.port}.log"
+
+    @property
     def url(self) -> str:
         return f"tcp://127.0.0.1:{self.port}"
 
     def start(self) -> SimProcess:
-        log = (self.tmp / f"sim-{self.port}.log").open("ab")
+        log = self.log_path.open("ab")
         command = [sys.executable, "-m", "station.mesh.sim", "--tcp", f"127.0.0.1:{self.port}",
                    "--nodes", str(self.nodes), "--no-airtime",
                    "--record", str(self.record_path)]

@@ -33,6 +33,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -125,8 +126,10 @@ def _cpu_s(pids: dict[str, int]) -> dict[str, float]:
     return {name: t.user + t.system for name, t in times.items()}
 
 
-def burst(probe: Probe, base: int, count: int, pids: dict[str, int]) -> dict[str, Any]:
+def burst(probe: Probe, base: int, count: int, pids: dict[str, int],
+          statuses: Callable[[], dict[str, int]] | None) -> dict[str, Any]:
     seqs = range(base, base + count)
+    before = statuses() if statuses else {}
     cpu_before = _cpu_s(pids)
     sent = {seq: probe.send(seq) for seq in seqs}
     send_s = (time.time_ns() - sent[base]) / 1e9
@@ -136,7 +139,10 @@ def burst(probe: Probe, base: int, count: int, pids: dict[str, int]) -> dict[str
     if not got:
         raise BenchmarkError(f"nothing came back on {probe.out_topic}")
     wall_s = (max(got.values()) - sent[base]) / 1e9
-    return {
+    extra = {}
+    if statuses:  # the station's executions of this burst, by status (skipped: refused by its limits)
+        extra["executions"] = {key: value - before.get(key, 0) for key, value in statuses().items()}
+    return {**extra,
         "messages": count, "received": len(got), "lost": count - len(got),
         "msgs_per_s": round(len(got) / wall_s, 1), "wall_s": round(wall_s, 3),
         "send_per_s": round(count / send_s, 1),
@@ -163,7 +169,7 @@ def paced(probe: Probe, base: int, rate: float, seconds: float) -> dict[str, Any
 
 
 def measure_path(port: int, name: str, topics: tuple[str, str], count: int, paced_s: float,
-                 pids: dict[str, int]) -> dict[str, Any]:
+                 pids: dict[str, int], statuses: Callable[[], dict[str, int]] | None = None) -> dict[str, Any]:
     probe = Probe(port, name, *topics)
     try:
         for seq in range(WARM_UP):
@@ -172,7 +178,7 @@ def measure_path(port: int, name: str, topics: tuple[str, str], count: int, pace
         probe.wait_for(range(WARM_UP), BURST_WAIT_BASE_S)
         if len(probe.received) < WARM_UP:
             raise BenchmarkError(f"{name}: {len(probe.received)} of {WARM_UP} warm-up messages came back")
-        return {"burst": burst(probe, 1_000_000, count, pids),
+        return {"burst": burst(probe, 1_000_000, count, pids, statuses),
                 "paced": paced(probe, 2_000_000, PACED_RATE, paced_s)}
     finally:
         probe.close()
@@ -199,7 +205,7 @@ def node_red_flow(broker_port: int) -> list[dict[str, Any]]:
 # ---- the station ----------------------------------------------------------------------------
 def bench_definition(action: dict[str, Any]) -> dict[str, Any]:
     # parallel: a burst must not be cut to one run ("single") nor serialised ("queued")
-    return {"name": BENCH_PROCESS, "mode": "parallel", "max_parallel": 1000,
+    return {"name": BENCH_PROCESS, "mode": "parallel", "max_parallel": 1000, "max_queued": 10_000,
             "triggers": [{"type": "mqtt_message", "config": {"topic": "bench/station/in"}}],
             "conditions": {"field": "event.payload", "op": "contains", "value": "go"},
             "actions": [action]}
@@ -316,9 +322,11 @@ def assess(report: dict[str, Any]) -> None:
 
 
 def summary(report: dict[str, Any]) -> str:
+    install = "cached" if report["node_red_install_s"] is None else f"{report['node_red_install_s']} s"
     lines = [f"process latency benchmark: {report['processes']['processes']} active processes "
              f"(created in {report['processes']['s']} s), QoS {QOS}, burst of {report['messages']}, "
-             f"paced {PACED_RATE:g}/s; data on {report['tmp_filesystem']}, load "
+             f"paced {PACED_RATE:g}/s; Node-RED npm install: {install}; "
+             f"data on {report['tmp_filesystem']}, load "
              f"{report['load_avg_1m_at_start']}->{report['load_avg_1m_at_end']} on {report['cpus']} CPUs"]
     for name, figures in report["paths"].items():
         b, p = figures["burst"], figures["paced"]
@@ -358,16 +366,15 @@ def run(count: int, paced_s: float) -> dict[str, Any]:
             report["processes"] = asyncio.run(create_processes(station))
             assert broker.process and node_red.process and station.process
             pids = {"broker": broker.process.pid, "node_red": node_red.process.pid,
-                    "station": station.process.pid}
+                    "station": station.process.pid, "harness": os.getpid()}
             report["paths"] = {
                 "ceiling": measure_path(broker.port, "ceiling", ("bench/ceiling", "bench/ceiling"),
                                         count, paced_s, pids),
                 "node_red": measure_path(broker.port, "node-red", ("bench/nodered/in", "bench/nodered/out"),
                                          count, paced_s, pids),
                 "station": measure_path(broker.port, "station", ("bench/station/in", "bench/station/out"),
-                                        count, paced_s, pids),
+                                        count, paced_s, pids, lambda: _status_counts(station)),
             }
-            report["station_publish_by_status"] = _status_counts(station)
             report["station_log_variant"] = measure_log_variant(station, broker.port, count, pids["station"])
             report["rss"] = {"node_red": _rss_mb(pids["node_red"]), "station": _rss_mb(pids["station"])}
         finally:

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import signal
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from station import systemd
 from station.admintoken import ensure_admin_token
@@ -22,12 +23,14 @@ from station.clientfile import write_client_file
 from station.config import StationConfig
 from station.logs import configure_logging
 from station.mesh.service import MeshService
-from station.mqtt.service import MqttService
 from station.presence import NodeGroups, PresenceService
 from station.processes.engine import ProcessEngine
 from station.services import Service, ServiceState
 from station.store import Database, StoreError, open_database
 from station.zones import ZoneService
+
+if TYPE_CHECKING:
+    from station.mqtt.service import MqttService
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +48,7 @@ class Station:
     mesh: MeshService
     alerts: AlertService
     processes: ProcessEngine = field(init=False)
-    mqtt: MqttService | None = None
+    mqtt: MqttService | None = None  # only with [mqtt] enabled
     zones: ZoneService = field(init=False)
     presence: PresenceService = field(init=False)
     groups: NodeGroups = field(init=False)  # the presence service's; here for the engine and API
@@ -71,7 +74,10 @@ def build_station(config: StationConfig, extra_services: list[Service]) -> Stati
     station.zones = ZoneService(config.zones, config.zones_hysteresis_m, database, bus)
     station.presence = PresenceService(config.mesh.node_offline_after_s, database, bus)
     station.groups = station.presence.groups
-    station.mqtt = MqttService(config.mqtt, bus) if config.mqtt.enabled else None
+    if config.mqtt.enabled:  # imported only when used: paho and ssl cost an idle station ~10 MB
+        from station.mqtt.service import MqttService
+
+        station.mqtt = MqttService(config.mqtt, bus)
     station.processes = ProcessEngine(station, config.processes)
     # the engine stops before the services its actions use
     # zones and presence before mesh: subscribed before the first packet, stopped after the last

@@ -60,8 +60,10 @@ class StationTCPInterface(_HookedMixin, TCPInterface):  # type: ignore[misc]
     def myConnect(self) -> None:
         sock = socket.create_connection((self.hostname, self.portNumber), TCP_CONNECT_TIMEOUT_S)
         sock.settimeout(None)
-        # Without NODELAY each small frame waits for the previous one's delayed ACK (~40 ms):
-        # that, not the radio, is what caps the stock library at a few dozen sends per second.
+        # Small frames must not wait for the previous one's ACK (Nagle). What caps the stock
+        # library at a few dozen sends per second is its own queue: it sleep-polls in 0.5 s steps
+        # when its stale free-slot count hits 0. We write with send_raw and pace from the radio's
+        # queue reports instead (see outbox.py and pacing.py).
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
         self.socket = sock

@@ -84,10 +84,9 @@ class ProcessRuntime:
             return None
         if definition.mode == "single":
             return "already running (mode single)"
-        if definition.mode == "parallel":
-            if len(self.active) >= definition.max_parallel:
-                return f"max_parallel {definition.max_parallel} runs already active"
+        if definition.mode == "parallel" and len(self.active) < definition.max_parallel:
             return None
+        # queued mode, or parallel at its maximum: wait in line (a burst is smoothed, not dropped)
         if len(self.queue) >= definition.max_queued:
             return f"queue full ({definition.max_queued} waiting)"
         return "queue"

@@ -255,6 +255,12 @@ def test_concurrency_modes_and_rate_limit_record_skips(make_station) -> None:  #
 
     limited = [execute(station, "limited")["status"] for _ in range(3)]
     assert limited == ["running", "running", "skipped"]
+
+    create(station, {"name": "wide", "mode": "parallel", "max_parallel": 2, "max_queued": 1, "actions": slow})
+    wide = [execute(station, "wide") for _ in range(4)]
+    assert [w["status"] for w in wide] == ["running", "running", "queued", "skipped"]
+    assert "queue full" in station.get(f"/executions/{wide[3]['execution_id']}")["error_message"]
+    assert finished(station, wide[2]["execution_id"], 20)["status"] == "completed"  # the overflow ran later
     overview = station.get("/processes/analytics")
     reasons = {r["reason"] for r in overview["failure_reasons"]}
     assert any("rate limit" in (r or "") for r in reasons)

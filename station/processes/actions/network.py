@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from station.processes.actions import ActionContext, ActionFailed, action
@@ -24,6 +23,8 @@ class Webhook(BaseModel):
 
 @action("webhook", Webhook)
 async def webhook(config: Webhook, context: ActionContext) -> dict[str, Any]:
+    import httpx  # here, not at the top: an idle station does not pay for ssl and httpx
+
     headers = {"Idempotency-Key": context.idempotency_key, **config.headers}
     try:
         async with httpx.AsyncClient(timeout=config.timeout_s) as client:

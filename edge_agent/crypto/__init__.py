@@ -1,0 +1,39 @@
+"""Cryptographic primitives for board agents: SHA-512, Ed25519 and HMAC-SHA256 in
+pure Python that runs unchanged on MicroPython and CPython. Owns no keys, files or
+protocol state; enrollment and the session layer build on these functions."""
+
+from edge_agent.crypto.ed25519 import (
+    PUBLIC_KEY_SIZE,
+    SEED_SIZE,
+    SIGNATURE_SIZE,
+    SigningKey,
+    generate_keypair,
+    is_valid_public_key,
+    keypair_from_seed,
+    sign,
+    verify,
+)
+from edge_agent.crypto.errors import CryptoError, HashFinalized, InvalidLength
+from edge_agent.crypto.hmac_sha256 import HmacSha256, compare_digest, hmac_sha256
+from edge_agent.crypto.sha512 import Sha512, sha512, sha512_pure
+
+__all__ = [
+    "PUBLIC_KEY_SIZE",
+    "SEED_SIZE",
+    "SIGNATURE_SIZE",
+    "CryptoError",
+    "HashFinalized",
+    "HmacSha256",
+    "InvalidLength",
+    "Sha512",
+    "SigningKey",
+    "compare_digest",
+    "generate_keypair",
+    "hmac_sha256",
+    "is_valid_public_key",
+    "keypair_from_seed",
+    "sha512",
+    "sha512_pure",
+    "sign",
+    "verify",
+]

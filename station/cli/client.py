@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
+if TYPE_CHECKING:
+    import httpx
 
 from station.cli.output import Exit, fail
 from station.clientfile import read_client_file
@@ -27,7 +28,10 @@ class ApiClient:
                      or DEFAULT_API_URL).rstrip("/")
         self._token = os.environ.get("FIREFLY_TOKEN") or self._read_token(
             os.environ.get("FIREFLY_TOKEN_FILE") or saved.get("token_file"))
+        import httpx  # here: `firefly station run` (the daemon) never needs the client side
+
         self._http = httpx.Client(timeout=REQUEST_TIMEOUT_S)
+        self._transport_error = httpx.TransportError
 
     @staticmethod
     def _read_token(path: str | None) -> str | None:
@@ -42,7 +46,7 @@ class ApiClient:
         headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
         try:
             response = self._http.request(method, f"{self.base}/api/v1{path}", headers=headers, **kwargs)
-        except httpx.TransportError as exc:
+        except self._transport_error as exc:
             fail(Exit.UNAVAILABLE, f"station API at {self.base} is not reachable ({exc})", self.as_json)
         if response.status_code == 401:
             fail(Exit.UNAUTHORIZED, "the station refused the token (set FIREFLY_TOKEN_FILE)", self.as_json)

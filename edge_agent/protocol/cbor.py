@@ -135,6 +135,10 @@ def _first(entry: tuple[bytes, Any]) -> bytes:
 
 def cbor_decode(data: bytes | bytearray | memoryview, max_depth: int = MAX_DEPTH, max_items: int = MAX_ITEMS) -> Any:
     """Decode exactly one item filling all of `data`; raise CborError otherwise."""
+    if isinstance(data, memoryview):
+        data = bytes(data)
+    elif not isinstance(data, (bytes, bytearray)):  # never bytes(n): an int would allocate n bytes
+        raise CborError(0, f"input must be bytes, not {type(data).__name__}")
     reader = _Reader(bytes(data), max_depth, max_items)
     value = reader.item(0)
     if reader.pos != len(reader.data):

@@ -99,12 +99,10 @@ class FrameDecoder:
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[bytes]:
         """Consume `data`; return the bodies of the frames it completed."""
-        if not isinstance(data, (bytes, bytearray)):
-            try:
-                data = bytes(data)
-            except (TypeError, ValueError):
-                self.skipped_bytes += 1
-                return []
+        if isinstance(data, memoryview):
+            data = bytes(data)
+        elif not isinstance(data, (bytes, bytearray)):  # never bytes(n): an int would allocate n bytes
+            return []
         bodies: list[bytes] = []
         start = 0
         end = len(data)

@@ -133,6 +133,12 @@ def test_item_budget_is_checked_before_allocating() -> None:
     assert cbor_decode(bytes.fromhex("83010203"), max_items=4) == [1, 2, 3]
 
 
+def test_non_bytes_input_is_refused_without_allocating() -> None:
+    with pytest.raises(CborError, match="must be bytes"):
+        cbor_decode(10**12)  # type: ignore[arg-type]
+    assert cbor_decode(memoryview(b"\x01")) == 1
+
+
 def test_64_bit_extremes() -> None:
     assert cbor_decode(bytes.fromhex("1bffffffffffffffff")) == 2**64 - 1
     assert cbor_decode(bytes.fromhex("3bffffffffffffffff")) == -(2**64)

@@ -28,7 +28,7 @@ bodies = st.lists(st.binary(min_size=1, max_size=600), min_size=1, max_size=8)
 def feed_in_pieces(decoder: FrameDecoder, stream: bytes, cuts: list[int]) -> list[bytes]:
     received: list[bytes] = []
     start = 0
-    for cut in sorted(set(cuts)) + [len(stream)]:
+    for cut in [*sorted(set(cuts)), len(stream)]:
         received += decoder.feed(stream[start:cut])
         start = max(start, cut)
     return received
@@ -137,3 +137,4 @@ def test_memoryview_input_and_non_bytes_are_tolerated() -> None:
     decoder = FrameDecoder()
     assert decoder.feed(memoryview(encode_frame(b"mv"))) == [b"mv"]
     assert decoder.feed("not bytes") == []  # type: ignore[arg-type]
+    assert decoder.feed(10**12) == []  # type: ignore[arg-type]  # not bytes(10**12)

@@ -4,10 +4,12 @@ escape a decoder, FrameDecoder.feed raises nothing, and memory stays bounded."""
 
 from __future__ import annotations
 
+import contextlib
 import tracemalloc
+from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edge_agent.protocol import (
@@ -17,26 +19,26 @@ from edge_agent.protocol import (
     FrameDecoder,
     ProtocolError,
     cbor_decode,
+    cbor_encode,
     decode_message,
     encode_frame,
     encode_message,
     make,
 )
+from tests.edge_agent.cbor_values import cbor_subset
 
-BODY = encode_message(
-    make(HEARTBEAT, seq=9, uptime_s=3600, free_mem=40000, battery_mv=3700, counters={"frames_ok": 12}, n=3, mac=bytes(32))
-)
+HEARTBEAT_FIELDS = {"seq": 9, "uptime_s": 3600, "free_mem": 40000, "battery_mv": 3700, "counters": {"frames_ok": 12}}
+BODY = encode_message(make(HEARTBEAT, **HEARTBEAT_FIELDS, n=3, mac=bytes(32)))
 FRAME = encode_frame(BODY)
 MEMORY_LIMIT = 256 * 1024  # peak bytes any single hostile input may cost the station's parser
 
 
 def decode_or_refuse(data: bytes) -> None:
-    try:
+    with contextlib.suppress(ProtocolError):
         decode_message(data)
-    except ProtocolError:
-        pass
 
 
+@settings(max_examples=500)
 @given(st.binary(max_size=3000), st.binary(max_size=3000))
 def test_random_bytes_never_raise_from_feed(first: bytes, second: bytes) -> None:
     decoder = FrameDecoder()
@@ -45,15 +47,15 @@ def test_random_bytes_never_raise_from_feed(first: bytes, second: bytes) -> None
     assert decoder.pending <= MAX_ENCODED_FRAME
 
 
+@settings(max_examples=500)
 @given(st.binary(max_size=2000))
 def test_random_bytes_only_raise_protocol_errors_from_decoders(data: bytes) -> None:
-    try:
+    with contextlib.suppress(CborError):
         cbor_decode(data)
-    except CborError:
-        pass
     decode_or_refuse(data)
 
 
+@settings(max_examples=500)
 @given(st.lists(st.integers(0, len(FRAME) * 8 - 1), min_size=1, max_size=4))
 def test_bit_flips_are_dropped_and_the_next_frame_arrives(bits: list[int]) -> None:
     corrupted = bytearray(FRAME)
@@ -79,6 +81,18 @@ def test_truncated_frames_are_dropped(cut: int, noise: bytes) -> None:
 def test_mutated_bodies_only_raise_protocol_errors(replacement: bytes, start: int) -> None:
     decode_or_refuse(BODY[:start] + replacement + BODY[start + len(replacement) :])
     decode_or_refuse(BODY[:start])
+
+
+@settings(max_examples=300)
+@given(cbor_subset, st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), min_size=1, max_size=4))
+def test_corrupted_valid_cbor_only_raises_cbor_errors(value: Any, edits: list[tuple[int, int]]) -> None:
+    data = bytearray(cbor_encode(value))
+    for position, byte in edits:
+        data[position % len(data)] = byte
+    with contextlib.suppress(CborError):
+        cbor_decode(bytes(data))
+    with contextlib.suppress(CborError):
+        cbor_decode(bytes(data[: edits[0][0] % len(data)]))
 
 
 HUGE = [2**60, 2**63, 2**64 - 1]

@@ -5,6 +5,7 @@ must print identical lines; test_micropython.py compares them. Only MicroPython-
 syntax here: no __future__, no typing, no f-string debugging, no dict ordering reliance.
 """
 
+import hashlib
 import struct
 
 from edge_agent.protocol import (
@@ -40,11 +41,17 @@ from edge_agent.protocol import (
     make,
 )
 
+try:
+    from collections.abc import Iterator
+    from typing import Any
+except ImportError:  # MicroPython has no typing module and never evaluates annotations
+    pass
+
 KEY = bytes(range(32))
 SIG = bytes(range(64))
 
 # One valid message of every type, with its optional fields where it has some.
-SAMPLE_MESSAGES = [
+SAMPLE_MESSAGES: list[tuple[str, dict[str, Any]]] = [
     (HELLO, {"board_id": "esp32-a1", "profile": "esp32", "agent_version": "0.1.0", "proto": 1,
              "caps": ["telemetry", "files"], "platform": "esp32"}),
     (ENROLL_REQUEST, {"board_id": "esp32-a1", "profile": "esp32", "pubkey": KEY, "token": "K7Q2-9XJ4"}),
@@ -68,7 +75,7 @@ SAMPLE_MESSAGES = [
     (ERROR, {"code": "bad_message", "msg": "heartbeat.seq: required field is missing", "ref": 9}),
 ]
 
-CBOR_VALUES = [
+CBOR_VALUES: list[Any] = [
     0, 1, 23, 24, 255, 256, 65535, 65536, 2**32 - 1, 2**32, 2**64 - 1,
     -1, -24, -25, -256, -257, -(2**64),
     1.5, -0.0, 1e300, float("inf"), float("-inf"), 0.1,
@@ -90,7 +97,7 @@ COBS_INPUTS = [b"", b"\x00", b"\x00\x00", b"\x11\x22\x00\x33", b"\x11\x00\x00\x0
                bytes(range(1, 255)), bytes(range(0, 255)), bytes(range(1, 256)) + b"\x00" + b"\x01" * 300]
 
 
-def show(value):
+def show(value: Any) -> str:
     """A representation that is identical on both runtimes (dicts sorted, floats as bits)."""
     if value is None:
         return "null"
@@ -113,11 +120,11 @@ def show(value):
     return "?" + str(type(value))
 
 
-def refusal(exc):
+def refusal(exc: Exception) -> str:
     return "error " + type(exc).__name__ + " " + str(getattr(exc, "offset", getattr(exc, "field", "")))
 
 
-def cbor_lines():
+def cbor_lines() -> Iterator[str]:
     for value in CBOR_VALUES:
         encoded = cbor_encode(value)
         yield "cbor " + encoded.hex() + " " + show(cbor_decode(encoded))
@@ -128,7 +135,7 @@ def cbor_lines():
             yield "foreign " + text[:24] + " " + refusal(exc)
 
 
-def cobs_lines():
+def cobs_lines() -> Iterator[str]:
     for data in COBS_INPUTS:
         encoded = cobs_encode(data)
         yield "cobs " + encoded.hex() + " " + str(cobs_decode(encoded) == data)
@@ -139,7 +146,7 @@ def cobs_lines():
             yield "cobs-decode " + text + " " + refusal(exc)
 
 
-def message_lines():
+def message_lines() -> Iterator[str]:
     bodies = []
     for msg_type, fields in SAMPLE_MESSAGES:
         body = encode_message(make(msg_type, **fields))
@@ -167,14 +174,14 @@ def message_lines():
     yield from frame_lines(bodies)
 
 
-def frame_lines(bodies):
+def frame_lines(bodies: list[bytes]) -> Iterator[str]:
     frames = [encode_frame(body) for body in bodies]
     corrupted = bytearray(frames[1])
     corrupted[5] ^= 0x40
     stream = (b"boot banner\r\n" + frames[0] + bytes(corrupted) + frames[2][:9] + frames[3]
               + b"\x00" + b"\x55" * (MAX_ENCODED_FRAME + 10) + frames[4] + b"\x00\x02\x01\x02\x00" + frames[5])
     decoder = FrameDecoder()
-    received = []
+    received: list[bytes] = []
     step = 1
     pos = 0
     while pos < len(stream):  # uneven pieces, as a UART would deliver them
@@ -190,8 +197,46 @@ def frame_lines(bodies):
         yield "wire " + frame.hex()
 
 
-def main():
-    for lines in (cbor_lines(), cobs_lines(), message_lines()):
+def xorshift32(state: int) -> int:
+    state ^= (state << 13) & 0xFFFFFFFF
+    state ^= state >> 17
+    state ^= (state << 5) & 0xFFFFFFFF
+    return state
+
+
+def fuzz_lines(rounds: int = 1500) -> Iterator[str]:
+    """Mutated bodies and frames, from a PRNG both runtimes share: outcomes must match."""
+    bodies = [encode_message(make(msg_type, **fields)) for msg_type, fields in SAMPLE_MESSAGES]
+    state = 2463534242
+    digest = hashlib.sha256()
+    outcomes: dict[str, int] = {}
+    decoder = FrameDecoder()
+    for _ in range(rounds):
+        state = xorshift32(state)
+        data = bytearray(bodies[state % len(bodies)])
+        for _ in range(1 + (state >> 8) % 4):
+            state = xorshift32(state)
+            data[state % len(data)] = (state >> 16) & 0xFF
+        state = xorshift32(state)
+        if state & 1:
+            data = data[: state % (len(data) + 1)]
+        try:
+            outcome = "ok " + show(decode_message(bytes(data)))
+        except ProtocolError as exc:
+            outcome = refusal(exc)
+        kind = outcome.split(" ")[0] + " " + outcome.split(" ")[1] if outcome.startswith("error") else "ok"
+        outcomes[kind] = outcomes.get(kind, 0) + 1
+        digest.update(outcome.encode("utf-8"))
+        for body in decoder.feed(bytes(data[: len(data) // 2]) + encode_frame(bytes(data))):
+            digest.update(body)
+    yield "fuzz " + " ".join([k.replace(" ", ":") + "=" + str(outcomes[k]) for k in sorted(outcomes)])
+    counters = decoder.counters()
+    yield "fuzz-frames " + " ".join([k + "=" + str(counters[k]) for k in sorted(counters)])
+    yield "fuzz-digest " + digest.digest().hex()
+
+
+def main() -> None:
+    for lines in (cbor_lines(), cobs_lines(), message_lines(), fuzz_lines()):
         for line in lines:
             print(line)
 

@@ -17,6 +17,8 @@ HASH_INPUT = b"abc" * 100
 MAC_KEY = bytes(range(40))
 MAC_INPUT = b"frame 17 " * 20
 REPEATS = 10
+# Lengths around SHA-512 padding edges once R || A (64 bytes) is prepended.
+EDGE_LENGTHS = (0, 1, 47, 48, 63, 64, 111, 112, 127, 128, 239, 300)
 
 
 def now_us() -> int:
@@ -52,6 +54,11 @@ def main() -> None:
     print("verify_other_message", verify(public, MESSAGE + b"!", signature))
     print("sha512", sha512_pure(HASH_INPUT).hex())
     print("hmac", hmac_sha256(MAC_KEY, MAC_INPUT).hex())
+    for length in EDGE_LENGTHS:
+        message = bytes(i % 251 for i in range(length))
+        print(f"signature_{length}", sign(bytes([length % 256]) * 32, message).hex())
+        print(f"sha512_{length}", sha512_pure(message).hex())
+        print(f"hmac_{length}", hmac_sha256(message, MESSAGE).hex())
     print("time_first_keygen_us", first_keygen_us)
     print("time_keygen_us", best_of(lambda: keypair_from_seed(SEED)))
     print("time_sign_us", best_of(lambda: sign(SEED, MESSAGE)))

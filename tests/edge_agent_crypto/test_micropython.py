@@ -54,5 +54,11 @@ def test_micropython_port_agrees_with_cpython() -> None:
     assert values["verify_other_message"] == "False"
     assert values["sha512"] == hashlib.sha512(vectors.HASH_INPUT).hexdigest()
     assert values["hmac"] == hmac.new(vectors.MAC_KEY, vectors.MAC_INPUT, "sha256").hexdigest()
+    for length in vectors.EDGE_LENGTHS:
+        message = bytes(i % 251 for i in range(length))
+        seed = bytes([length % 256]) * 32
+        assert values[f"signature_{length}"] == Ed25519PrivateKey.from_private_bytes(seed).sign(message).hex()
+        assert values[f"sha512_{length}"] == hashlib.sha512(message).hexdigest()
+        assert values[f"hmac_{length}"] == hmac.new(message, vectors.MESSAGE, "sha256").hexdigest()
     timings = {name: int(value) for name, value in values.items() if name.startswith("time_")}
     print(f"micropython run {took:.2f} s; timings (us): {timings}")

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import Mosquitto, Sim, Station
+from benchmarks._processes import MosquittoProcess as Mosquitto
+from tests.harness import Sim, Station
 
 
 @pytest.fixture

@@ -6,37 +6,21 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from benchmarks._processes import free_port
+from benchmarks._processes import wait_until as wait_for
+
 ROOT = Path(__file__).resolve().parent.parent
 FIREFLY = str(Path(sys.executable).parent / "firefly")
 READY_TIMEOUT_S = 45.0  # a cold start imports fastapi and meshtastic; slow on a loaded 2-core runner
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
 
 
 @dataclass
@@ -204,29 +188,3 @@ class Station:
         return path.read_text(errors="replace") if path.exists() else ""
 
 
-@dataclass
-class Mosquitto:
-    """A throwaway mosquitto broker on a loopback port."""
-
-    tmp: Path
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> Mosquitto:
-        config = self.tmp / f"mosquitto-{self.port}.conf"
-        config.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                          "log_dest stderr\n")
-        self.process = subprocess.Popen(["mosquitto", "-c", str(config)], stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL)
-
-        def accepting() -> bool:
-            with socket.socket() as sock:
-                return sock.connect_ex(("127.0.0.1", self.port)) == 0
-
-        wait_for(accepting, 10, "mosquitto to listen")
-        return self
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)

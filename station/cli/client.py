@@ -7,6 +7,7 @@ Which token: FIREFLY_TOKEN, else --token-file / FIREFLY_TOKEN_FILE, else the cli
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -78,3 +79,18 @@ def _detail(response: httpx.Response) -> str:
         first = detail[0]
         return f"{'.'.join(str(p) for p in first.get('loc', [])[1:])}: {first.get('msg')}"
     return str(detail)
+
+
+POLL_INTERVAL_S = 0.2  # --wait polls the local API; five times a second costs nothing
+
+
+def wait_final(client: ApiClient, path: str, final: tuple[str, ...], timeout: float, what: str) -> dict[str, Any]:
+    """GET `path` until its status is final; exit 1 (FAILURE) when `timeout` passes first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        record: dict[str, Any] = client.get(path)
+        if record["status"] in final:
+            return record
+        if time.monotonic() >= deadline:
+            fail(Exit.FAILURE, f"{what} still {record['status']} after {timeout:.0f} s", client.as_json)
+        time.sleep(POLL_INTERVAL_S)

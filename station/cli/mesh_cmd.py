@@ -8,8 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
-from station.cli.client import ApiClient
-from station.cli.output import Exit, console, emit_json, fail, table
+from station.cli.client import ApiClient, wait_final
+from station.cli.output import Exit, console, emit_json, table
 
 app = typer.Typer(help="Send and watch Meshtastic mesh messages.", no_args_is_help=True)
 
@@ -36,7 +36,8 @@ def send(
     message = client.post("/mesh/messages", {"text": text, "to": to, "channel": channel,
                                              "want_ack": want_ack, "radio": radio})
     if wait:
-        message = _wait_final(client, message["id"], wait_timeout)
+        message = wait_final(client, f"/mesh/messages/{message['id']}", FINAL, wait_timeout,
+                             f"message {message['id']}")
     if as_json:
         emit_json(message)
     else:
@@ -44,18 +45,6 @@ def send(
                       + (f" ({message['reason']})" if message.get("reason") else ""))
     if wait and message["status"] != "delivered":
         raise SystemExit(int(Exit.FAILURE))
-
-
-def _wait_final(client: ApiClient, message_id: str, timeout: float) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        message: dict[str, Any] = client.get(f"/mesh/messages/{message_id}")
-        if message["status"] in FINAL:
-            return message
-        if time.monotonic() >= deadline:
-            fail(Exit.FAILURE, f"message {message_id} still {message['status']} after {timeout:.0f} s",
-                 client.as_json)
-        time.sleep(0.2)
 
 
 @app.command()

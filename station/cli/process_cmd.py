@@ -4,7 +4,6 @@ templates, instantiate, analytics, deactivate."""
 from __future__ import annotations
 
 import json
-import time
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -12,7 +11,7 @@ from typing import Annotated, Any
 import typer
 import yaml
 
-from station.cli.client import ApiClient
+from station.cli.client import ApiClient, wait_final
 from station.cli.output import Exit, console, emit_json, fail, table
 
 app = typer.Typer(help="Firefly processes: automation rules.", no_args_is_help=True)
@@ -103,21 +102,11 @@ def execute(
     started = client.post(f"/processes/{process}/execute", {"trigger_data": trigger_data})
     result = started
     if wait and started["status"] != "skipped":
-        result = _wait(client, started["execution_id"], wait_timeout)
+        result = wait_final(client, f"/executions/{started['execution_id']}", FINAL, wait_timeout,
+                            f"execution {started['execution_id']}")
     emit_json(result) if as_json else console.print(f"{started['execution_id']} {result['status']}")
     if result["status"] in ("failed", "skipped", "timeout"):
         raise SystemExit(int(Exit.FAILURE))
-
-
-def _wait(client: ApiClient, execution_id: str, timeout: float) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        execution: dict[str, Any] = client.get(f"/executions/{execution_id}")
-        if execution["status"] in FINAL:
-            return execution
-        if time.monotonic() > deadline:
-            fail(Exit.FAILURE, f"execution {execution_id} still {execution['status']}", client.as_json)
-        time.sleep(0.2)
 
 
 @app.command()

@@ -11,7 +11,8 @@ import httpx
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from tests.harness import Mosquitto, wait_for
+from benchmarks._processes import MosquittoProcess as Mosquitto
+from tests.harness import wait_for
 from tests.integration.test_processes import create
 
 

@@ -12,7 +12,6 @@ import contextlib
 import dataclasses
 import json
 import logging
-import sqlite3
 import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -22,15 +21,11 @@ from station.config import ProcessesConfig
 from station.processes import templates
 from station.processes.actions import load_builtin_actions
 from station.processes.bots import Bots
+from station.processes.catalog import Catalog, ProcessInactive
 from station.processes.definition import (
-    PARALLEL_ACTION,
     ProcessDefinition,
-    check_subprocess_graph,
     count_steps,
-    parallel_branches,
-    parse_definition,
 )
-from station.processes.errors import DefinitionError, ProcessError
 from station.processes.events import ExecutionFinished
 from station.processes.executor import Executor
 from station.processes.journal import Journal
@@ -51,18 +46,6 @@ EVENT_PREVIEW_CHARS = 200  # a trigger event's strings are kept in executions up
 PRUNE_INTERVAL_S = 3600.0  # finished executions past their retention go once an hour
 
 
-class ProcessNotFound(ProcessError):
-    def __init__(self, ref: str) -> None:
-        super().__init__(f"no process {ref!r}")
-        self.ref = ref
-
-
-class ProcessInactive(ProcessError):
-    def __init__(self, name: str) -> None:
-        super().__init__(f"process {name!r} is deactivated")
-        self.name = name
-
-
 class ProcessEngine(Service):
     name = "processes"
     stop_timeout_s = 10.0
@@ -75,10 +58,7 @@ class ProcessEngine(Service):
         self.journal = Journal(station.database)
         self.executor = Executor(self)
         self.scheduler = Scheduler(self)
-        self._runtimes: dict[str, ProcessRuntime] = {}
-        self._by_type: dict[str, list[Binding]] = {}
-        self._mqtt_exact: dict[str, list[Binding]] = {}
-        self._mqtt_wildcard: list[Binding] = []
+        self.catalog = Catalog(station.database, self._index_changed)
         self._runs: dict[str, ExecutionRun] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._unsubscribe: Unsubscribe | None = None
@@ -89,12 +69,7 @@ class ProcessEngine(Service):
     async def start(self) -> None:
         load_builtin_actions()
         templates.seed_builtin(self.database)
-        rows, _ = store.list_processes(self.database, active_only=True, limit=1_000_000)
-        for row in rows:
-            self._install(
-                row["id"], row["name"], row["version"], ProcessDefinition.model_validate(row["definition"])
-            )
-        self._reindex()
+        self.catalog.load_active()
         self._journal_task = asyncio.create_task(self.journal.run(), name="process-journal")
         self._unsubscribe = self.station.bus.subscribe(Event, self._on_event)
         self._unsubscribe_bots = Bots(self.settings.bots, self.station.bus, self.station.mesh).attach()
@@ -103,7 +78,7 @@ class ProcessEngine(Service):
         self._keep(asyncio.create_task(self._prune_forever(), name="process-prune"))
         self.health.state = ServiceState.RUNNING
         self._refresh_health()
-        logger.info("process engine started", extra={"processes": len(self._runtimes), "resumed": resumed})
+        logger.info("process engine started", extra={"processes": len(self.catalog.runtimes), "resumed": resumed})
 
     async def stop(self) -> None:
         if self._unsubscribe is not None:
@@ -123,81 +98,8 @@ class ProcessEngine(Service):
     def now(self) -> datetime:
         return datetime.now(UTC)
 
-    # ---- definitions --------------------------------------------------------------------
-    def create(self, raw: Any, created_by: str | None, template_id: str | None = None) -> dict[str, Any]:
-        definition = self._validate(raw)
-        try:
-            row = store.insert_process(
-                self.database,
-                definition.model_dump(mode="json"),
-                _flatten(definition),
-                created_by,
-                template_id,
-            )
-        except sqlite3.IntegrityError:
-            raise DefinitionError("name", f"a process named {definition.name!r} exists") from None
-        self._install(row["id"], row["name"], row["version"], definition)
-        self._reindex()
-        return row
-
-    def update(self, ref: str, raw: Any) -> dict[str, Any]:
-        current = self.get(ref)
-        definition = self._validate(raw)
-        try:
-            row = store.update_process(
-                self.database, current["id"], definition.model_dump(mode="json"), _flatten(definition)
-            )
-        except sqlite3.IntegrityError:
-            raise DefinitionError("name", f"a process named {definition.name!r} exists") from None
-        self._install(row["id"], row["name"], row["version"], definition)
-        self._reindex()
-        return row
-
-    def deactivate(self, ref: str) -> dict[str, Any]:
-        current = self.get(ref)
-        store.set_active(self.database, current["id"], False)
-        self._runtimes.pop(current["id"], None)
-        self._reindex()
-        return self.get(current["id"])
-
-    def get(self, ref: str) -> dict[str, Any]:
-        row = store.get_process(self.database, ref)
-        if row is None:
-            raise ProcessNotFound(ref)
-        return row
-
-    def _validate(self, raw: Any) -> ProcessDefinition:
-        definition = parse_definition(raw)
-        check_subprocess_graph(definition, self._definition_named)
-        return definition
-
-    def _definition_named(self, name: str) -> ProcessDefinition | None:
-        row = store.get_process(self.database, name)
-        return None if row is None else ProcessDefinition.model_validate(row["definition"])
-
-    def _install(self, process_id: str, name: str, version: int, definition: ProcessDefinition) -> None:
-        previous = self._runtimes.get(process_id)
-        runtime = ProcessRuntime.load(process_id, name, version, definition)
-        if previous is not None:  # runs in progress keep counting against the limits
-            runtime.active, runtime.queue = previous.active, previous.queue
-            runtime.recent_starts = previous.recent_starts
-        self._runtimes[process_id] = runtime
-
-    def _reindex(self) -> None:
-        index: dict[str, list[Binding]] = {}
-        for runtime in self._runtimes.values():
-            for binding in runtime.bindings:
-                index.setdefault(binding.spec.type, []).append(binding)
-        for bindings in index.values():
-            bindings.sort(key=lambda binding: -binding.spec.priority)
-        self._by_type = index
-        self._mqtt_exact, self._mqtt_wildcard = {}, []
-        for binding in index.get(MQTT, []):
-            topic = binding.spec.config["topic"]
-            if "+" in topic or "#" in topic:
-                self._mqtt_wildcard.append(binding)
-            else:
-                self._mqtt_exact.setdefault(topic, []).append(binding)
+    def _index_changed(self, index: dict[str, list[Binding]]) -> None:
+        """The set of active triggers changed: follow with MQTT subscriptions and schedules."""
         mqtt = self.station.mqtt
         if mqtt is not None:
             mqtt.subscribe({binding.spec.config["topic"] for binding in index.get(MQTT, [])})
@@ -209,11 +111,7 @@ class ProcessEngine(Service):
         trigger_type = EVENT_TRIGGERS.get(type(event).__name__)
         if trigger_type is None:
             return
-        if trigger_type == MQTT:  # thousands of topic triggers: look the topic up, do not scan
-            topic = getattr(event, "topic", "")
-            bindings = [*self._mqtt_exact.get(topic, ()), *self._mqtt_wildcard]
-        else:
-            bindings = self._by_type.get(trigger_type, [])
+        bindings = self.catalog.bindings_for(trigger_type, event)
         if not bindings:
             return
         payload = event_payload(event)
@@ -247,8 +145,8 @@ class ProcessEngine(Service):
 
     async def execute(self, ref: str, trigger_data: dict[str, Any], triggered_by: str) -> dict[str, Any]:
         """A manual run; limits apply (a blocked run is recorded as skipped)."""
-        row = self.get(ref)
-        runtime = self._runtimes.get(row["id"])
+        row = self.catalog.get(ref)
+        runtime = self.catalog.runtimes.get(row["id"])
         if runtime is None:
             raise ProcessInactive(row["name"])
         pending = Pending(
@@ -360,7 +258,7 @@ class ProcessEngine(Service):
         self._runs.pop(run.id, None)
         if run.done is not None and not run.done.done():
             run.done.set_result(status)
-        runtime = self._runtimes.get(run.process_id)
+        runtime = self.catalog.runtimes.get(run.process_id)
         if runtime is not None:
             runtime.active.discard(run.id)
             if runtime.queue:
@@ -399,7 +297,7 @@ class ProcessEngine(Service):
         existing = store.child_execution(self.database, parent.id, path)
         if existing is None:
             row = store.get_process(self.database, name)
-            runtime = self._runtimes.get(row["id"]) if row else None
+            runtime = self.catalog.runtimes.get(row["id"]) if row else None
             if runtime is None:
                 raise ActionFailed(f"process {name!r} does not exist or is deactivated")
             depth = parent.depth + 1
@@ -454,7 +352,7 @@ class ProcessEngine(Service):
     def _resume_open(self) -> int:
         count = 0
         for row in store.open_executions(self.database):
-            runtime = self._runtimes.get(row["process_id"]) or self._transient(row)
+            runtime = self.catalog.runtimes.get(row["process_id"]) or self._transient(row)
             definition = runtime.definition
             if row["process_version"] != runtime.version:
                 definition = ProcessDefinition.model_validate(
@@ -492,14 +390,14 @@ class ProcessEngine(Service):
             self.log(run, "info", "resumed after restart", {"steps_done": len(run.steps)})
             self._spawn(run)
             count += 1
-        for runtime in self._runtimes.values():  # queued runs of idle processes can go now
+        for runtime in self.catalog.runtimes.values():  # queued runs of idle processes can go now
             if runtime.queue and not runtime.active:
                 self._admit(runtime, runtime.queue.popleft())
         return count
 
     def _transient(self, row: dict[str, Any]) -> ProcessRuntime:
         """An interrupted run of a process deactivated since: it still finishes."""
-        process = self.get(row["process_id"])
+        process = self.catalog.get(row["process_id"])
         definition = ProcessDefinition.model_validate(
             store.definition_at(self.database, row["process_id"], row["process_version"])
         )
@@ -510,18 +408,12 @@ class ProcessEngine(Service):
         run.log_seq += 1
         self.journal.write_soon(store.log_sql(run.id, run.log_seq, level, message, data))
 
-    def binding(self, key: str) -> Binding | None:
-        process_id, _, index = key.rpartition(":t")
-        runtime = self._runtimes.get(process_id)
-        if runtime is None or not index.isdigit() or int(index) >= len(runtime.bindings):
-            return None
-        return runtime.bindings[int(index)]
 
     def _refresh_health(self) -> None:
         self.health.detail = {
-            "active_processes": len(self._runtimes),
+            "active_processes": len(self.catalog.runtimes),
             "running": len(self._runs),
-            "queued": sum(len(r.queue) for r in self._runtimes.values()),
+            "queued": sum(len(r.queue) for r in self.catalog.runtimes.values()),
         }
 
 
@@ -546,18 +438,3 @@ def _json_event(value: Any) -> str:
         return item
 
     return json.dumps(shorten(value), default=str)
-
-
-def _flatten(definition: ProcessDefinition) -> list[dict[str, Any]]:
-    flat: list[dict[str, Any]] = []
-
-    def walk(actions: list[Any], prefix: str) -> None:
-        for index, action in enumerate(actions):
-            path = f"{prefix}{index}"
-            flat.append({"path": path, **action.model_dump(mode="json")})
-            if action.type == PARALLEL_ACTION:
-                for branch_index, branch in enumerate(parallel_branches(action)):
-                    walk(branch, f"{path}.b{branch_index}.")
-
-    walk(definition.actions, "")
-    return flat

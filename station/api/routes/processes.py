@@ -11,7 +11,8 @@ from pydantic import BaseModel, Field
 
 from station.api.auth import require_permission
 from station.processes import templates
-from station.processes.engine import ProcessEngine, ProcessInactive, ProcessNotFound
+from station.processes.catalog import ProcessInactive, ProcessNotFound
+from station.processes.engine import ProcessEngine
 from station.processes.errors import DefinitionError
 from station.processes.templates import CATEGORIES
 from station.store import processes as store
@@ -71,24 +72,24 @@ async def analytics_overview(engine: Engine) -> dict[str, Any]:
 
 @router.post("/processes", status_code=status.HTTP_201_CREATED, dependencies=Create)
 async def create_process(definition: Definition, engine: Engine, request: Request) -> dict[str, Any]:
-    row = _definition_errors(lambda: engine.create(definition, _caller(request)))
+    row = _definition_errors(lambda: engine.catalog.create(definition, _caller(request)))
     return {"process_id": row["id"], **row}
 
 
 @router.get("/processes/{ref}", dependencies=View)
 async def get_process(ref: str, engine: Engine) -> dict[str, Any]:
-    return dict(_definition_errors(lambda: engine.get(ref)))
+    return dict(_definition_errors(lambda: engine.catalog.get(ref)))
 
 
 @router.put("/processes/{ref}", dependencies=Create)
 async def update_process(ref: str, definition: Definition, engine: Engine) -> dict[str, Any]:
-    row = _definition_errors(lambda: engine.update(ref, definition))
+    row = _definition_errors(lambda: engine.catalog.update(ref, definition))
     return {"message": "updated", **row}
 
 
 @router.delete("/processes/{ref}", dependencies=Create)
 async def deactivate_process(ref: str, engine: Engine) -> dict[str, Any]:
-    row = _definition_errors(lambda: engine.deactivate(ref))
+    row = _definition_errors(lambda: engine.catalog.deactivate(ref))
     return {"message": "deactivated", **row}
 
 
@@ -114,14 +115,14 @@ async def process_executions(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
-    process = _definition_errors(lambda: engine.get(ref))
+    process = _definition_errors(lambda: engine.catalog.get(ref))
     rows, total = store.list_executions(engine.database, process["id"], status_filter, limit, offset)
     return {"executions": rows, "total": total}
 
 
 @router.get("/processes/{ref}/analytics", dependencies=View)
 async def process_analytics(ref: str, engine: Engine) -> dict[str, Any]:
-    process = _definition_errors(lambda: engine.get(ref))
+    process = _definition_errors(lambda: engine.catalog.get(ref))
     return {"process_id": process["id"], "name": process["name"],
             "execution_count": process["execution_count"], **store.analytics(engine.database, process["id"])}
 
@@ -169,7 +170,7 @@ class TemplateIn(BaseModel):
 
 @router.post("/process-templates", status_code=status.HTTP_201_CREATED, dependencies=Create)
 async def create_template(body: TemplateIn, engine: Engine, request: Request) -> dict[str, Any]:
-    process = _definition_errors(lambda: engine.get(body.process_id))
+    process = _definition_errors(lambda: engine.catalog.get(body.process_id))
     if store.get_template(engine.database, body.name) is not None:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=f"a template named {body.name} exists")
     row = store.insert_template(engine.database, body.name, body.description, body.category,
@@ -190,7 +191,7 @@ async def instantiate_template(ref: str, engine: Engine, request: Request,
     customizations = (body or InstantiateIn()).customizations
 
     def make() -> dict[str, Any]:
-        return engine.create(templates.instantiate(template, customizations), _caller(request), template["id"])
+        return engine.catalog.create(templates.instantiate(template, customizations), _caller(request), template["id"])
 
     row = _definition_errors(make)
     store.template_used(engine.database, template["id"])

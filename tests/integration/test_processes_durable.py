@@ -33,6 +33,7 @@ def test_killed_mid_execution_resumes_and_runs_each_step_once(make_sim, make_sta
     )
     execution_id = execute(station, "durable")["execution_id"]
     wait_for(lambda: _step_status(station, execution_id, "1") == "running", 20, "the delay to start")
+    assert [_step_status(station, execution_id, path) for path in ("2", "3")] == ["pending", "pending"]
 
     station.kill9()
     station.start()

@@ -11,7 +11,8 @@ from pydantic import BaseModel, Field
 
 from station.api.auth import require_permission
 from station.processes import templates
-from station.processes.catalog import ProcessInactive, ProcessNotFound
+from station.processes.catalog import ProcessInactive, ProcessNotFound, flatten
+from station.processes.definition import ProcessDefinition
 from station.processes.engine import ProcessEngine
 from station.processes.errors import DefinitionError
 from station.processes.templates import CATEGORIES
@@ -145,7 +146,7 @@ async def get_execution(execution_id: str, engine: Engine) -> dict[str, Any]:
     execution = store.get_execution(engine.database, execution_id)
     if execution is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no execution {execution_id}")
-    return execution
+    return with_pending_steps(engine, execution)
 
 
 @router.get("/executions/{execution_id}/logs", dependencies=View)
@@ -153,6 +154,23 @@ async def execution_logs(execution_id: str, engine: Engine) -> dict[str, Any]:
     if store.get_execution(engine.database, execution_id) is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no execution {execution_id}")
     return {"logs": store.execution_logs(engine.database, execution_id)}
+
+
+NOT_STARTED = {"status": "pending", "started_at": None, "completed_at": None, "input": None, "result": None,
+               "error_message": None, "execution_time_ms": None, "retry_count": 0}
+
+
+def with_pending_steps(engine: ProcessEngine, execution: dict[str, Any]) -> dict[str, Any]:
+    """Add the steps that have not started yet, as `pending`, in definition order."""
+    definition = ProcessDefinition.model_validate(
+        store.definition_at(engine.database, execution["process_id"], execution["process_version"]))
+    started = {step["action_path"]: step for step in execution["steps"]}
+    execution["steps"] = [
+        started.get(action["path"]) or {**NOT_STARTED, "execution_id": execution["id"],
+                                        "action_path": action["path"], "action_type": action["type"]}
+        for action in flatten(definition)
+    ]
+    return execution
 
 
 # ---- templates -----------------------------------------------------------------------------

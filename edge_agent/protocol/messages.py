@@ -80,8 +80,8 @@ SCHEMA: dict[str, tuple[dict[str, str | tuple[str, ...]], dict[str, str | tuple[
         {"ok": BOOL},
         {"cert": BYTES, "station_id": TEXT, "station_pubkey": KEY32, "reason": TEXT},
     ),
-    CHALLENGE: ({"nonce": KEY32}, {}),
-    CHALLENGE_RESPONSE: ({"nonce": KEY32, "sig": SIG64}, {"cert": BYTES}),
+    CHALLENGE: ({"nonce": KEY32}, {"epk": KEY32, "sig": SIG64}),  # epk, sig: see edge_agent/session.py
+    CHALLENGE_RESPONSE: ({"nonce": KEY32, "sig": SIG64}, {"cert": BYTES, "epk": KEY32}),
     HEARTBEAT: (
         {"seq": UINT, "uptime_s": UINT, "free_mem": UINT, "counters": COUNTERS},
         {"battery_mv": UINT},

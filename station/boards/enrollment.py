@@ -1,0 +1,240 @@
+"""One-time enrollment codes and their redemption: an operator creates a code (shown once), the
+board sends it with its new Ed25519 public key, and the station answers with a certificate.
+
+Owns the code format, the check of a redemption request, failed-redemption rate limiting and the
+BoardEnrolled events. Must not know transports or sessions: the board link calls `redeem` with
+the fields of an `enroll_request` and a name for the link it came over.
+
+Guessing: a code is 8 characters of Crockford base32 (40 bits). At most `FAILED_TOTAL` wrong
+codes per `FAILURE_WINDOW_S` are looked at, station-wide: about 2^20 guesses a year, against
+at most `MAX_LIVE_CODES` live codes, each live for minutes: a chance below 1 in 50,000 a year
+even if the station always had 20 codes open. Codes are stored as HMAC-SHA256 under a key
+derived from the CA key, so a copy of the database alone does not reveal a live code.
+"""
+
+from __future__ import annotations
+
+import collections
+import hmac
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from hashlib import sha256
+
+from edge_agent.crypto import is_valid_public_key
+from station.boards.ca import (
+    DEFAULT_CERT_VALID_DAYS,
+    BoardCA,
+    check_board_id,
+    check_line,
+    check_profile,
+    check_valid_days,
+)
+from station.boards.errors import (
+    BoardAlreadyEnrolled,
+    CodeExpired,
+    CodeForAnotherBoard,
+    CodeUnknown,
+    CodeUsed,
+    EnrollmentError,
+    EnrollmentRateLimited,
+    InvalidBoardInput,
+    InvalidBoardKey,
+    ProfileMismatch,
+    PublicKeyInUse,
+    TooManyLiveCodes,
+)
+from station.boards.events import BoardEnrolled, BoardStateChanged
+from station.bus import EventBus
+from station.store import Database
+from station.store import boards as store
+
+logger = logging.getLogger(__name__)
+
+CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O or U to misread
+CODE_LENGTH = 8  # 40 bits: typed by hand on a serial console, guessed only at FAILED_TOTAL per window
+_READ_AS = str.maketrans({"O": "0", "I": "1", "L": "1"})  # what a person may type for 0 and 1
+DEFAULT_CODE_TTL_S = 900.0  # 15 min: walk to the board, power it, type the code
+MIN_CODE_TTL_S = 60.0
+MAX_CODE_TTL_S = 86400.0  # a day of workshop provisioning; longer-lived codes are standing credentials
+MAX_LIVE_CODES = 20  # each live code is one more target for a guesser; boards are enrolled a few at a time
+CODE_KEEP_S = 30 * 86400.0  # expired, unused codes stay listed this long, then are deleted
+FAILED_PER_SOURCE = 5  # wrong codes per link per window: a person retyping a code needs two or three
+FAILED_TOTAL = 20  # wrong codes per window over all links: bounds a guesser with many links
+FAILURE_WINDOW_S = 600.0
+ACTOR_MAX_CHARS = 100
+SOURCE_MAX_CHARS = 200
+
+# refusals that mean "wrong code": they count towards the rate limit (a right code with a wrong
+# profile or an enrolled board id is not a guess, and is not counted)
+_GUESSES = (store.Refusal.UNKNOWN, store.Refusal.USED, store.Refusal.EXPIRED)
+
+
+@dataclass(frozen=True)
+class EnrollmentCode:
+    """A new code: `code` is shown to the operator once and never stored."""
+
+    code: str
+    code_id: str
+    expires_at: float
+    profile: str | None
+    reenroll_board_id: str | None
+
+
+def format_code(raw: str) -> str:
+    """ABCD-EFGH: two groups of four are easier to read out and type."""
+    return f"{raw[:4]}-{raw[4:]}"
+
+
+def normalize_code(text: object) -> str | None:
+    """The canonical code a person meant (case, dashes, spaces, O/I/L forgiven), or None."""
+    if not isinstance(text, str) or len(text) > 4 * CODE_LENGTH:
+        return None
+    raw = text.upper().replace("-", "").replace(" ", "").translate(_READ_AS)
+    if len(raw) != CODE_LENGTH or any(char not in CODE_ALPHABET for char in raw):
+        return None
+    return raw
+
+
+class FailedRedemptions:
+    """Wrong codes in the last window, per source and station-wide. In memory: a restart forgets
+    them, which a guesser cannot cause, and at FAILED_TOTAL per window it would not matter."""
+
+    def __init__(self, per_source: int = FAILED_PER_SOURCE, total: int = FAILED_TOTAL,
+                 window_s: float = FAILURE_WINDOW_S, clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_source, self.total, self.window_s = per_source, total, window_s
+        self._clock = clock
+        self._failures: collections.deque[tuple[float, str]] = collections.deque()  # at most `total`
+        self._lock = threading.Lock()
+
+    def check(self, source: str) -> None:
+        """Raise EnrollmentRateLimited while `source` or the station is over its limit."""
+        with self._lock:
+            at = self._prune()
+            if len(self._failures) >= self.total:
+                raise EnrollmentRateLimited("all links", self.total, self.window_s,
+                                            self._failures[0][0] + self.window_s - at)
+            mine = [failed_at for failed_at, failed_source in self._failures if failed_source == source]
+            if len(mine) >= self.per_source:
+                raise EnrollmentRateLimited(source, self.per_source, self.window_s,
+                                            mine[0] + self.window_s - at)
+
+    def record(self, source: str) -> None:
+        with self._lock:
+            self._failures.append((self._prune(), source))
+
+    def _prune(self) -> float:
+        at = self._clock()
+        while self._failures and self._failures[0][0] <= at - self.window_s:
+            self._failures.popleft()
+        return at
+
+
+class Enrollment:
+    """Creates and redeems enrollment codes against the store; publishes on the bus."""
+
+    def __init__(self, database: Database, bus: EventBus, ca: BoardCA,
+                 cert_valid_days: int = DEFAULT_CERT_VALID_DAYS, clock: Callable[[], float] = time.time,
+                 failures: FailedRedemptions | None = None) -> None:
+        self._database = database
+        self._bus = bus
+        self._ca = ca
+        self._cert_valid_days = check_valid_days(cert_valid_days)
+        self._clock = clock
+        self.failures = FailedRedemptions() if failures is None else failures
+
+    def create_code(self, profile: str | None = None, ttl_s: float = DEFAULT_CODE_TTL_S,
+                    reenroll_board_id: str | None = None, by: str = "operator") -> EnrollmentCode:
+        """A new one-time code. `profile`: only a board of that profile may use it.
+        `reenroll_board_id`: only that board may use it, and it may replace its key even if it is
+        enrolled and not revoked (a reflashed board)."""
+        if profile is not None:
+            check_profile(profile)
+        if reenroll_board_id is not None:
+            check_board_id(reenroll_board_id)
+        if isinstance(ttl_s, bool) or not isinstance(ttl_s, int | float) or not (
+                MIN_CODE_TTL_S <= ttl_s <= MAX_CODE_TTL_S):
+            raise InvalidBoardInput("ttl_s", ttl_s, f"must be {MIN_CODE_TTL_S:.0f} to {MAX_CODE_TTL_S:.0f} seconds")
+        actor = check_line("by", by, ACTOR_MAX_CHARS)
+        raw = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+        at = self._clock()
+        new = store.NewCode(code_mac=self._code_mac(raw), profile=profile, reenroll_board_id=reenroll_board_id,
+                            created_by=actor, expires_at=at + float(ttl_s))
+        row = store.insert_code(self._database, new, at, MAX_LIVE_CODES, CODE_KEEP_S)
+        if row is None:
+            raise TooManyLiveCodes(MAX_LIVE_CODES)
+        logger.info("enrollment code created", extra={"code_id": row["id"], "profile": profile,
+                                                       "reenroll_board_id": reenroll_board_id, "by": actor})
+        return EnrollmentCode(code=format_code(raw), code_id=row["id"], expires_at=new.expires_at,
+                              profile=profile, reenroll_board_id=reenroll_board_id)
+
+    def redeem(self, code: str, board_id: str, public_key: bytes, profile: str, source: str = "local") -> bytes:
+        """Enroll the board and return its certificate (DER), or raise an EnrollmentError and
+        change nothing. `source` names the link (e.g. 'serial:/dev/ttyUSB0') for rate limiting."""
+        source = check_line("source", source, SOURCE_MAX_CHARS)
+        self.failures.check(source)  # first: while limited, even the right code learns nothing
+        check_board_id(board_id)
+        check_profile(profile)
+        if not is_valid_public_key(public_key):
+            raise InvalidBoardKey("must be 32 bytes encoding an Ed25519 point outside the small-order subgroup")
+        raw = normalize_code(code)
+        if raw is None:
+            self._failed(source, board_id, store.Refusal.UNKNOWN)
+            raise CodeUnknown()
+        at = self._clock()
+        cert_der = self._ca.issue(board_id, bytes(public_key), profile, self._cert_valid_days, at)
+        info = self._ca.verify(cert_der, at)
+        cert = store.NewCertificate(serial=info.serial, public_key=info.public_key, not_before=info.not_before,
+                                    not_after=info.not_after, der=cert_der)
+        outcome = store.redeem_code(self._database, self._code_mac(raw), board_id, profile, cert, at)
+        if outcome.refusal is not None:
+            if outcome.refusal in _GUESSES:
+                self._failed(source, board_id, outcome.refusal)
+            raise _refusal_error(outcome, board_id, profile)
+        self._enrolled(outcome, source)
+        return cert_der
+
+    def _enrolled(self, outcome: store.Redemption, source: str) -> None:
+        board, previous = outcome.board, outcome.previous
+        assert board is not None  # redeem_code returns the board whenever it does not refuse
+        logger.info("board enrolled", extra={"board_id": board.id, "profile": board.profile,
+                                             "cert_serial": board.cert_serial, "source": source,
+                                             "reenrolled": previous is not None})
+        self._bus.publish(BoardEnrolled(board_id=board.id, profile=board.profile, cert_serial=board.cert_serial,
+                                        cert_not_after=board.cert_not_after, reenrolled=previous is not None))
+        old = None if previous is None else previous.state
+        if old != board.state:
+            self._bus.publish(BoardStateChanged(board_id=board.id, old=old, new=board.state))
+
+    def _failed(self, source: str, board_id: str, refusal: store.Refusal) -> None:
+        self.failures.record(source)
+        logger.warning("enrollment code refused", extra={"board_id": board_id, "source": source,
+                                                         "refusal": str(refusal)})
+
+    def _code_mac(self, raw: str) -> str:
+        return hmac.new(self._ca.code_key, raw.encode(), sha256).hexdigest()
+
+
+def _refusal_error(outcome: store.Redemption, board_id: str, profile: str) -> EnrollmentError:
+    code = outcome.code or {}
+    match outcome.refusal:
+        case store.Refusal.USED:
+            return CodeUsed(code["used_at"])
+        case store.Refusal.EXPIRED:
+            return CodeExpired(code["expires_at"])
+        case store.Refusal.FOR_ANOTHER_BOARD:
+            return CodeForAnotherBoard(board_id, code["reenroll_board_id"])
+        case store.Refusal.PROFILE_MISMATCH:
+            return ProfileMismatch(code["profile"], profile)
+        case store.Refusal.ALREADY_ENROLLED:
+            return BoardAlreadyEnrolled(board_id)
+        case store.Refusal.KEY_IN_USE:
+            return PublicKeyInUse(board_id, outcome.key_holder or "?")
+        case store.Refusal.KEY_REVOKED:
+            return InvalidBoardKey("this key was revoked with the board: the board must generate a new key pair")
+        case _:
+            return CodeUnknown()
+

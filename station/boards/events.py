@@ -1,0 +1,50 @@
+"""Board trust events, published on the station bus after the change is committed. The board
+link sessions listen for BoardRevoked to drop a revoked board's session at once; the dashboard
+and sync listen to all of them. Must not carry keys or certificates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from station.bus import Event
+
+
+@dataclass(frozen=True, kw_only=True)
+class BoardEvent(Event):
+    """Base of the board trust events: subscribe to it to hear them all."""
+
+    board_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class BoardEnrolled(BoardEvent):
+    """A board redeemed an enrollment code and holds a new certificate for a new key.
+    `reenrolled`: the id was known (revoked, or replaced with a re-enrollment code); a session
+    still open with the old key must be dropped."""
+
+    profile: str
+    cert_serial: int
+    cert_not_after: float
+    reenrolled: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class BoardRevoked(BoardEvent):
+    """Refuse this board from now on and close its session at once."""
+
+    reason: str
+    by: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class BoardStateChanged(BoardEvent):
+    """`old` is None when the board was not known before (its first enrollment)."""
+
+    old: str | None
+    new: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class BoardCertificateRenewed(BoardEvent):
+    cert_serial: int
+    cert_not_after: float

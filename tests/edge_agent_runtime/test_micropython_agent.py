@@ -204,7 +204,7 @@ def test_watchdog_reboots_a_stalled_loop(make_board: MakeBoard) -> None:
     board.send("command", id=1, cmd="run", args={"name": "stall", "args": {"ms": 1600}})
     started = time.monotonic()
     assert board.wait_exit() == _port.EXIT_WATCHDOG  # noticed when the loop came back
-    assert time.monotonic() - started < 5.0
+    assert time.monotonic() - started < 15.0  # bounded, with room for a loaded runner
     assert "event loop blocked" in board.stderr()
 
 
@@ -215,7 +215,7 @@ def test_guard_thread_kills_a_loop_that_never_comes_back(make_board: MakeBoard) 
     board.send("command", id=1, cmd="run", args={"name": "stall", "args": {"ms": 60000}})
     started = time.monotonic()
     assert board.wait_exit() == -9  # the unix port's guard: kill -9 after twice the limit
-    assert time.monotonic() - started < 5.0
+    assert time.monotonic() - started < 15.0  # bounded, with room for a loaded runner
 
 
 def _frames(conn: socket.socket, decoder: FrameDecoder, want: str, timeout: float = 15.0) -> dict[str, Any]:

@@ -171,6 +171,39 @@ class MqttConfig(_Section):
     reconnect_max_s: float = Field(default=60.0, ge=1, le=3600)
 
 
+class BoardLinkConfig(_Section):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
+    url: str  # serial:///dev/ttyUSB0?baud=115200, pty:///dev/pts/7 or tcp://host:port
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, url: str) -> str:
+        from station.boards.transport import check_url  # the transport module owns the URL forms
+
+        return check_url(url)
+
+
+class BoardsConfig(_Section):
+    cert_valid_days: int = Field(default=365, ge=1, le=3650)  # renewed with a fifth left
+    enrollment_code_ttl_s: float = Field(default=900.0, ge=60, le=86400)  # walk to the board, type the code
+    # Agents send a heartbeat every 5 s: three missed ones (a GC pause, a busy handler) is stale...
+    heartbeat_timeout_s: float = Field(default=15.0, gt=0)
+    # ...and a minute of silence is a board that is gone: the link is closed and rebuilt.
+    offline_after_s: float = Field(default=60.0, gt=0)
+    backoff_initial_s: float = Field(default=1.0, gt=0)  # a board resetting is back within seconds
+    backoff_max_s: float = Field(default=60.0, gt=0)  # also the wait after a refused authentication
+    links: list[BoardLinkConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> BoardsConfig:
+        if self.offline_after_s <= self.heartbeat_timeout_s:
+            raise ValueError("offline_after_s must be longer than heartbeat_timeout_s")
+        names = [link.name for link in self.links]
+        if len(set(names)) != len(names):
+            raise ValueError("board link names must be unique")
+        return self
+
+
 class StationConfig(_Section):
     data_dir: Path = Path("/var/lib/firefly-station")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -179,6 +212,7 @@ class StationConfig(_Section):
     mesh: MeshConfig = MeshConfig()
     processes: ProcessesConfig = ProcessesConfig()
     mqtt: MqttConfig = MqttConfig()
+    boards: BoardsConfig = BoardsConfig()
     zones_hysteresis_m: float = Field(default=25.0, ge=0, le=MAX_ZONE_HYSTERESIS_M)  # handheld GPS error
     zones: list[ZoneConfig] = Field(default_factory=list)
 

@@ -18,6 +18,7 @@ from station import systemd
 from station.admintoken import ensure_admin_token
 from station.alerts.service import AlertService
 from station.api.server import ApiService
+from station.boards.service import BoardService
 from station.bus import EventBus
 from station.clientfile import write_client_file
 from station.config import StationConfig
@@ -48,6 +49,7 @@ class Station:
     mesh: MeshService
     alerts: AlertService
     processes: ProcessEngine = field(init=False)
+    boards: BoardService = field(init=False)
     mqtt: MqttService | None = None  # only with [mqtt] enabled
     zones: ZoneService = field(init=False)
     presence: PresenceService = field(init=False)
@@ -74,6 +76,7 @@ def build_station(config: StationConfig, extra_services: list[Service]) -> Stati
     station.zones = ZoneService(config.zones, config.zones_hysteresis_m, database, bus)
     station.presence = PresenceService(config.mesh.node_offline_after_s, database, bus)
     station.groups = station.presence.groups
+    station.boards = BoardService(config.boards, database, bus, data_dir)
     if config.mqtt.enabled:  # imported only when used: paho and ssl cost an idle station ~10 MB
         from station.mqtt.service import MqttService
 
@@ -83,7 +86,8 @@ def build_station(config: StationConfig, extra_services: list[Service]) -> Stati
     # zones and presence before mesh: subscribed before the first packet, stopped after the last
     # alerts before mesh and the engine: the shutdown stops those sources of alerts first
     optional = [station.mqtt] if station.mqtt is not None else []
-    station.services = [*extra_services, alerts, station.zones, station.presence, mesh, *optional,
+    # boards before the engine: the engine stops first, then no board event is left unheard
+    station.services = [*extra_services, alerts, station.zones, station.presence, mesh, station.boards, *optional,
                         station.processes, ApiService(station)]
     return station
 

@@ -1,7 +1,11 @@
 """Command line and boot entry of the agent (MicroPython has no argparse).
 
     micropython -m edge_agent.agent --profile boards/unix-sim.toml --state-dir DIR \\
-        --transport stdio|uart|tcp:HOST:PORT
+        --transport stdio|uart|tcp:HOST:PORT --auth session|off
+
+--auth session: once enrolled, each connection runs the session handshake
+(authenticate.py) and every later message is sealed; off: plain messages (test stations
+that do not speak the handshake). Defaults to the profile's [link] auth, else "off".
 
 --state-dir and --transport default to the profile's [flash] state_dir and [link]
 transport. Exit codes: 0 the link ended, 2 usage, 78 unusable profile or state, and
@@ -12,6 +16,7 @@ argument parsing and assembling the agent; micropython/main.py calls run() on a 
 import asyncio
 
 from edge_agent.agent import _port, config
+from edge_agent.agent.authenticate import make_authenticate
 from edge_agent.agent.handlers import HandlerError
 from edge_agent.agent.profile import ProfileError, load_profile
 from edge_agent.agent.runtime import Agent
@@ -25,10 +30,14 @@ except ImportError:  # MicroPython has no typing module and never evaluates anno
     pass
 
 USAGE = ("usage: micropython -m edge_agent.agent --profile FILE [--state-dir DIR]"
-         " [--transport stdio|uart|tcp:HOST:PORT]")
+         " [--transport stdio|uart|tcp:HOST:PORT] [--auth session|off]")
 EXIT_USAGE = 2
 EXIT_CONFIG = 78  # sysexits EX_CONFIG: a supervisor should not restart this in a loop
-OPTIONS = ("--profile", "--state-dir", "--transport")
+OPTIONS = ("--profile", "--state-dir", "--transport", "--auth")
+AUTH_MODES = ("session", "off")
+# Off until every station the agents meet speaks the handshake (the runtime tests' stand-in
+# station does not); boards in the field set [link] auth = "session" in their profile.
+DEFAULT_AUTH = "off"
 
 
 class UsageError(Exception):
@@ -71,11 +80,15 @@ def build_agent(args: dict[str, str]) -> Agent:
     options = config.merge(profile.agent, storage.load_config())
     spec = args.get("transport") or default_transport(profile.link)
     parse_spec(spec)  # refuse a bad spec now, not at the first connection attempt
+    auth = args.get("auth") or str(profile.link.get("auth", DEFAULT_AUTH))
+    if auth not in AUTH_MODES:
+        raise UsageError("--auth must be session or off, not " + repr(auth))
 
     async def connect() -> Any:
         return await open_transport(spec, profile.link)
 
-    return Agent(profile, storage, options, connect)
+    authenticate = make_authenticate(storage) if auth == "session" else None
+    return Agent(profile, storage, options, connect, authenticate=authenticate)
 
 
 def run(argv: list[str]) -> int:

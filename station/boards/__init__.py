@@ -1,6 +1,15 @@
-"""Boards: the trust store (board CA, enrollment codes, the registry of enrolled boards) and,
-with later modules, the board link. The public surface of the trust store is re-exported here."""
+"""Boards: the trust store (board CA, enrollment codes, the registry of enrolled boards) and the
+board link (transports, sessions, the boards service). The public surface is re-exported here;
+the service module is imported from station.boards.service (it needs the station config)."""
 
+from station.boards._link import (
+    CommandResult,
+    CommandTimeout,
+    LinkSettings,
+    LinkState,
+    SessionEnded,
+    TrustStore,
+)
 from station.boards.ca import DEFAULT_CERT_VALID_DAYS, BoardCA, CertInfo
 from station.boards.enrollment import Enrollment, EnrollmentCode, FailedRedemptions
 from station.boards.errors import (
@@ -30,10 +39,16 @@ from station.boards.events import (
     BoardCertificateRenewed,
     BoardEnrolled,
     BoardEvent,
+    BoardEventReceived,
+    BoardOffline,
+    BoardOnline,
     BoardRevoked,
     BoardStateChanged,
+    BoardTelemetry,
 )
 from station.boards.registry import BoardRegistry, TrustRefusal, TrustVerdict, needs_renewal
+from station.boards.session import BoardSession
+from station.boards.transport import BoardLinkError, BoardTransport, LinkUnavailable, open_transport
 
 __all__ = [
     "DEFAULT_CERT_VALID_DAYS",
@@ -44,11 +59,18 @@ __all__ = [
     "BoardEnrolled",
     "BoardError",
     "BoardEvent",
+    "BoardEventReceived",
     "BoardIsRevoked",
+    "BoardLinkError",
     "BoardNotFound",
+    "BoardOffline",
+    "BoardOnline",
     "BoardRegistry",
     "BoardRevoked",
+    "BoardSession",
     "BoardStateChanged",
+    "BoardTelemetry",
+    "BoardTransport",
     "CAUnusable",
     "CertInfo",
     "CertificateError",
@@ -59,6 +81,8 @@ __all__ = [
     "CodeForAnotherBoard",
     "CodeUnknown",
     "CodeUsed",
+    "CommandResult",
+    "CommandTimeout",
     "Enrollment",
     "EnrollmentCode",
     "EnrollmentError",
@@ -66,10 +90,16 @@ __all__ = [
     "FailedRedemptions",
     "InvalidBoardInput",
     "InvalidBoardKey",
+    "LinkSettings",
+    "LinkState",
+    "LinkUnavailable",
     "ProfileMismatch",
     "PublicKeyInUse",
+    "SessionEnded",
     "TooManyLiveCodes",
     "TrustRefusal",
+    "TrustStore",
     "TrustVerdict",
     "needs_renewal",
+    "open_transport",
 ]

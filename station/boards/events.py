@@ -48,3 +48,35 @@ class BoardStateChanged(BoardEvent):
 class BoardCertificateRenewed(BoardEvent):
     cert_serial: int
     cert_not_after: float
+
+
+# -- board link events (published by station/boards/session.py); the process engine matches them
+# by class name, so these names are part of the automation contract
+
+
+@dataclass(frozen=True, kw_only=True)
+class BoardOnline(BoardEvent):
+    """The board authenticated (or resumed its session) and its link is connected."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class BoardOffline(BoardEvent):
+    """The board's session ended: `reason` is a short word (heartbeat_timeout, revoked, link_lost,
+    station_stopping, ...)."""
+
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class BoardTelemetry(BoardEvent):
+    """One authenticated `telemetry` message: sensor name -> reading."""
+
+    values: dict[str, object]
+
+
+@dataclass(frozen=True, kw_only=True)
+class BoardEventReceived(BoardEvent):
+    """One authenticated `event` message from the board."""
+
+    name: str
+    data: dict[str, object]

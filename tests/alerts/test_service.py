@@ -4,7 +4,6 @@ the state machine, and events published only after the change is committed."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,16 +25,6 @@ from station.store import Database, open_database
 NODE = "!a1b2c3d4"
 
 
-@pytest.fixture
-def database(tmp_path: Path) -> Iterator[Database]:
-    database = open_database(tmp_path / "station.db")
-    yield database
-    database.close()
-
-
-@pytest.fixture
-def bus() -> EventBus:
-    return EventBus()
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ tmp_path and a clock the tests move by hand."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,7 @@ import pytest
 from edge_agent.crypto import generate_keypair
 from station.boards import BoardCA, BoardEvent, BoardRegistry, Enrollment, FailedRedemptions
 from station.bus import EventBus
-from station.store import Database, open_database
+from station.store import Database
 
 START = 1_800_000_000.0  # 2027-01-15: after the CA's earliest plausible time
 
@@ -36,16 +35,6 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture
-def database(tmp_path: Path) -> Iterator[Database]:
-    database = open_database(tmp_path / "station.db")
-    yield database
-    database.close()
-
-
-@pytest.fixture
-def bus() -> EventBus:
-    return EventBus()
 
 
 @pytest.fixture

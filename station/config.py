@@ -192,6 +192,9 @@ class BoardsConfig(_Section):
     offline_after_s: float = Field(default=60.0, gt=0)
     backoff_initial_s: float = Field(default=1.0, gt=0)  # a board resetting is back within seconds
     backoff_max_s: float = Field(default=60.0, gt=0)  # also the wait after a refused authentication
+    # Log lines kept per board (`firefly board logs`): a day of a board logging every minute,
+    # about 0.5 MB of SQLite per board at the 200-character cap.
+    log_lines_per_board: int = Field(default=2000, ge=10, le=100_000)
     links: list[BoardLinkConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -204,6 +207,19 @@ class BoardsConfig(_Section):
         return self
 
 
+class WasmConfig(_Section):
+    enabled: bool = True
+    allow_unsigned: bool = False  # True: run apps nobody signed (a development station only)
+    max_concurrent_calls: int = Field(default=4, ge=1, le=64)  # calls running at once; more wait their turn
+    health_check_timeout_ms: int = Field(default=2000, ge=10, le=60_000)
+    # The most any app's manifest may ask for: a Pi 4 with 2 GB runs a handful of apps at these.
+    max_memory_bytes: int = Field(default=64 << 20, ge=1 << 16, le=1 << 32)
+    max_fuel_per_call: int = Field(default=2_000_000_000, ge=1000)
+    max_timeout_ms: int = Field(default=10_000, ge=10, le=600_000)
+    max_kv_bytes: int = Field(default=1 << 20, ge=0)
+    max_mesh_per_minute: int = Field(default=60, ge=0, le=600)
+
+
 class StationConfig(_Section):
     data_dir: Path = Path("/var/lib/firefly-station")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -213,6 +229,7 @@ class StationConfig(_Section):
     processes: ProcessesConfig = ProcessesConfig()
     mqtt: MqttConfig = MqttConfig()
     boards: BoardsConfig = BoardsConfig()
+    wasm: WasmConfig = WasmConfig()
     zones_hysteresis_m: float = Field(default=25.0, ge=0, le=MAX_ZONE_HYSTERESIS_M)  # handheld GPS error
     zones: list[ZoneConfig] = Field(default_factory=list)
 

@@ -13,6 +13,7 @@ import binascii
 import hashlib
 
 from edge_agent.agent import _port
+from edge_agent.agent.link import HelloRequested
 from edge_agent.agent.storage import Identity
 from edge_agent.crypto import generate_keypair, keypair_from_seed
 from edge_agent.protocol import ENROLL_REQUEST, ENROLL_RESPONSE, make
@@ -62,7 +63,8 @@ def ensure_identity(storage: Any, profile_name: str, board_id: str = "") -> Iden
 async def enroll(link: Any, storage: Any, identity: Identity, profile_name: str, token: str,
                  timeout_s: float) -> dict[str, Any]:
     """One enrollment attempt on an open link; returns the accepting enroll_response.
-    Other messages arriving meanwhile are ignored: nothing else is served before it."""
+    Other messages arriving meanwhile are ignored: nothing else is served before it. A
+    hello_request (the station missed our hello and this request) raises HelloRequested."""
     public_key = keypair_from_seed(identity.seed)[1]
     fields: dict[str, Any] = {"board_id": identity.board_id, "profile": profile_name, "pubkey": public_key}
     if token:
@@ -79,6 +81,8 @@ async def enroll(link: Any, storage: Any, identity: Identity, profile_name: str,
             raise EnrollmentTimeout(timeout_s) from None
         if msg["t"] == ENROLL_RESPONSE:
             break
+        if link.hello_requested(msg):
+            raise HelloRequested()
     if not msg["ok"]:
         raise EnrollmentRefused(msg.get("reason", "no reason given"))
     if "cert" not in msg or "station_pubkey" not in msg:

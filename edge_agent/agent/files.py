@@ -86,6 +86,7 @@ class _Transfer:
         self.size = size
         self.sha256 = sha256
         self.have = have
+        self.used = 0  # FileReceiver's tick of the last message for this transfer
 
 
 class FileReceiver:
@@ -99,6 +100,7 @@ class FileReceiver:
         self.max_size = max_size
         self.reserved = reserved
         self._active: dict[int, _Transfer] = {}
+        self._tick = 0
         self.completed = 0
         self.failed = 0
 
@@ -130,8 +132,6 @@ class FileReceiver:
                     raise PathRefused(rel, "reserved for the agent's state")
             if size > self.max_size:
                 raise FileTooLarge(size, self.max_size)
-            if xfer not in self._active and len(self._active) >= MAX_ACTIVE_TRANSFERS:
-                raise TransferError(f"more than {MAX_ACTIVE_TRANSFERS} transfers at once")
         except TransferError as exc:
             self.failed += 1
             return self._status(xfer, 0, "failed", exc.reason)
@@ -150,14 +150,30 @@ class FileReceiver:
         except OSError as exc:
             self.failed += 1
             return self._status(xfer, 0, "failed", f"flash error {exc}")
-        self._active[xfer] = _Transfer(xfer, target, part, size, sha256, have)
+        self._make_room(xfer, target)
+        self._active[xfer] = self._touch(_Transfer(xfer, target, part, size, sha256, have))
         return self._status(xfer, have, "receiving")
+
+    def _make_room(self, xfer: int, target: str) -> None:
+        """Forget transfers the station abandoned: one to the same target, the idlest beyond the limit."""
+        for other in list(self._active.values()):
+            if other.xfer != xfer and other.target == target:
+                del self._active[other.xfer]
+        if xfer not in self._active and len(self._active) >= MAX_ACTIVE_TRANSFERS:
+            idlest = min(self._active.values(), key=lambda transfer: transfer.used)
+            del self._active[idlest.xfer]
+
+    def _touch(self, transfer: _Transfer) -> _Transfer:
+        self._tick += 1
+        transfer.used = self._tick
+        return transfer
 
     def chunk(self, msg: dict[str, Any]) -> dict[str, Any]:
         """file_chunk -> file_chunk_ack with `have`; data is appended only at off == have."""
         transfer = self._active.get(msg["xfer"])
         if transfer is None:
             return self._status(msg["xfer"], 0, "failed", "unknown transfer: send file_begin")
+        self._touch(transfer)
         data = msg["data"]
         if msg["off"] == transfer.have and data and transfer.have + len(data) <= transfer.size:
             try:  # opened per chunk: once closed, the bytes count towards `have` after a reset

@@ -3,25 +3,37 @@
 Per connection: `hello`; enrollment while the board holds no certificate; the
 authentication hook (edge_agent/session.py's handshake, when it lands, returns the
 SessionCodec that wraps every later message); then a heartbeat task, a telemetry task
-and the dispatcher for commands, file transfers, acks and errors. A stdio or UART link
-serves once; a TCP link reconnects with capped exponential backoff. The watchdog runs
-beside it all. Owns this sequencing and the counters; the work itself is in
-commands.py, files.py, enrollment.py and sensors.py.
+and the dispatcher for commands, file transfers, acks, errors and certificate renewals
+(`cert_update`). A stdio or UART link serves once; a TCP link reconnects with capped
+exponential backoff. The watchdog runs beside it all.
+
+A station that missed our hello (it opened a serial port after we sent it) asks for it with
+an unsealed `hello_request`, answered at most once per link.REHELLO_MIN_INTERVAL_S. Before a
+session, the connection starts over from hello. Inside a session the board keeps it: it
+sends hello and answers a station-signed `challenge` that arrives within
+HANDSHAKE_TIMEOUT_S, switching to the new session only once it has answered, so an
+unauthenticated request can make the board offer a handshake but never drop its session.
+
+Owns this sequencing and the counters; the work itself is in commands.py, files.py,
+enrollment.py and sensors.py.
 """
 
 import asyncio
 import random
 
 from edge_agent.agent import AGENT_VERSION, _port
+from edge_agent.agent.authenticate import AuthenticationFailed
 from edge_agent.agent.commands import Commands
 from edge_agent.agent.enrollment import EnrollmentError, enroll, ensure_identity
 from edge_agent.agent.files import MAX_FILE_SIZE, FileReceiver
 from edge_agent.agent.handlers import registry
-from edge_agent.agent.link import Link, LinkClosed, PlainCodec
+from edge_agent.agent.link import HelloRequested, Link, LinkClosed, PlainCodec
 from edge_agent.agent.sensors import Sensors
 from edge_agent.agent.transport import TransportError
 from edge_agent.agent.watchdog import Watchdog
 from edge_agent.protocol import (
+    CERT_UPDATE,
+    CHALLENGE,
     COMMAND,
     ERROR,
     FILE_BEGIN,
@@ -30,6 +42,7 @@ from edge_agent.protocol import (
     HEARTBEAT,
     HEARTBEAT_ACK,
     HELLO,
+    HELLO_REQUEST,
     LOG,
     LOG_LEVELS,
     PROTOCOL_VERSION,
@@ -38,6 +51,7 @@ from edge_agent.protocol import (
     ProtocolError,
     make,
 )
+from edge_agent.session import HANDSHAKE_TIMEOUT_S
 
 try:
     from collections.abc import Awaitable, Callable
@@ -71,12 +85,13 @@ class Agent:
     """One board agent. `open_transport` opens the link (a new one on every call);
     `codec` makes message bodies; `authenticate(link, identity)` runs the session
     handshake on each connection and returns the codec for the rest of it (None: keep
-    `codec`; raise LinkClosed to drop the connection); `reset(code)` reboots and `process_guard`
+    `codec`; raise LinkClosed to drop the connection), and `authenticate(link, identity,
+    challenge)` answers a challenge that arrived inside a session; `reset(code)` reboots and `process_guard`
     enables the watchdog's guard thread (both off or replaced in in-process tests)."""
 
     def __init__(self, profile: Any, storage: Any, options: dict[str, Any],
                  open_transport: Callable[[], Awaitable[Any]], codec: Any = None,
-                 authenticate: Callable[[Link, Any], Awaitable[Any]] | None = None,
+                 authenticate: Callable[..., Awaitable[Any]] | None = None,
                  reset: Callable[[int], None] = _port.reset, process_guard: bool = True) -> None:
         self.profile = profile
         self.storage = storage
@@ -99,6 +114,7 @@ class Agent:
         self.heartbeat_seq = 0
         self.acks = 0
         self.clock_offset_s: int | None = None  # station time minus uptime, from heartbeat_ack
+        self._rehello_ms: int | None = None  # a hello sent inside a session: a challenge may follow
         self._tasks: list[Any] = []
 
     # ---- outside view
@@ -157,23 +173,34 @@ class Agent:
         return float(base * (1 + spread))
 
     async def _serve_connection(self) -> None:
-        tasks: list[Any] = []
+        while True:
+            try:
+                await self._open_connection()
+                await self._serve_messages()
+            except HelloRequested:
+                _port.log("link: the station asked for our hello, starting the connection over")
+            except LinkClosed:
+                return
+
+    async def _open_connection(self) -> None:
         self.link.codec = self._codec  # every connection starts plain: hello, enrollment, handshake
+        self._rehello_ms = None
+        await self._send_hello()
+        if not self.storage.is_enrolled():
+            await self._enroll()
+        if self._authenticate is not None:
+            codec = await self._authenticate(self.link, self.identity)
+            if codec is not None:
+                self.link.codec = codec
+
+    async def _serve_messages(self) -> None:
+        tasks: list[Any] = []
+        self.watchdog.watch_link(True)
         try:
-            await self._send_hello()
-            if not self.storage.is_enrolled():
-                await self._enroll()
-            if self._authenticate is not None:
-                codec = await self._authenticate(self.link, self.identity)
-                if codec is not None:
-                    self.link.codec = codec
-            self.watchdog.watch_link(True)
             tasks.append(asyncio.create_task(self._heartbeats()))
             tasks.append(asyncio.create_task(self._telemetry()))
             while True:
                 await self._handle(await self.link.receive())
-        except LinkClosed:
-            pass
         finally:
             self.watchdog.watch_link(False)
             await _stop(tasks)
@@ -181,7 +208,7 @@ class Agent:
     async def _send_hello(self) -> None:
         await self.link.send(make(HELLO, board_id=self.identity.board_id, profile=self.profile.name,
                                   agent_version=AGENT_VERSION, proto=PROTOCOL_VERSION, caps=CAPS,
-                                  platform=_port.PLATFORM))
+                                  platform=_port.PLATFORM), plain=True)
 
     async def _enroll(self) -> None:
         try:
@@ -270,8 +297,53 @@ class Agent:
                 self.clock_offset_s = msg["time_s"] - self.uptime.s()
         elif kind == ERROR:
             _port.log(f"station error {msg['code']}: {msg['msg'][:LOG_TEXT_LIMIT]}")
+        elif kind == CERT_UPDATE:
+            await self._store_cert(msg)
+        elif kind == HELLO_REQUEST:
+            await self._answer_hello_request(msg)
+        elif kind == CHALLENGE:
+            await self._rehandshake(msg)
         else:
             self.ignored += 1
+
+    async def _store_cert(self, msg: dict[str, Any]) -> None:
+        """A renewed certificate: stored for the next handshake (the hook reads it from storage)."""
+        if (self._authenticate is not None and "mac" not in msg) or not msg["cert"]:
+            self.ignored += 1  # a board that authenticates takes a certificate only from its session
+            return
+        try:
+            self.storage.save_cert(bytes(msg["cert"]))
+        except OSError as exc:  # flash full or failing: the old certificate stays, still valid for a while
+            await self.log("warning", f"renewed certificate not stored: {exc!r}")
+            return
+        await self.log("info", "certificate renewed")
+
+    async def _answer_hello_request(self, msg: dict[str, Any]) -> None:
+        if not self.link.hello_requested(msg):
+            self.ignored += 1  # sealed, or too soon after our last hello
+            return
+        if self.link.codec is self._codec:
+            raise HelloRequested()  # no session to keep: start the connection over
+        await self._send_hello()
+        self._rehello_ms = _port.ticks_ms()
+        _port.log("link: the station asked for our hello; the session stays until a signed challenge")
+
+    async def _rehandshake(self, msg: dict[str, Any]) -> None:
+        """A plain challenge inside a session, answered only soon after a hello we sent there."""
+        started = self._rehello_ms
+        if (self._authenticate is None or "mac" in msg or started is None
+                or _port.ticks_diff(_port.ticks_ms(), started) >= int(HANDSHAKE_TIMEOUT_S * 1000)):
+            self.ignored += 1
+            return
+        try:
+            codec = await self._authenticate(self.link, self.identity, msg)
+        except AuthenticationFailed as exc:  # not our station's signature: keep the session (and the window)
+            _port.log("link: challenge refused inside the session: " + exc.reason)
+            return
+        if codec is not None:
+            self._rehello_ms = None
+            self.link.codec = codec
+            await self.log("info", "session renewed at the station's request")
 
     async def _handle_command(self, msg: dict[str, Any]) -> None:
         result = await self.commands.handle(msg)

@@ -130,6 +130,11 @@ class Storage:
         self.write_atomic(STATION_ID_FILE, station_id.encode())
         self.write_atomic(CERT_FILE, cert)
 
+    def save_cert(self, cert: bytes) -> None:
+        """Replace the certificate alone (a renewal over the session: cert_update); the
+        station's key and id stay, since the same station signed it."""
+        self.write_atomic(CERT_FILE, cert)
+
     def is_enrolled(self) -> bool:
         return self.load_cert() is not None and self.load_station_pubkey() is not None
 

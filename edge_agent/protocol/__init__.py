@@ -28,6 +28,7 @@ from edge_agent.protocol.framing import (
     encode_frame,
 )
 from edge_agent.protocol.messages import (
+    CERT_UPDATE,
     CHALLENGE,
     CHALLENGE_RESPONSE,
     COMMAND,
@@ -46,6 +47,7 @@ from edge_agent.protocol.messages import (
     HEARTBEAT,
     HEARTBEAT_ACK,
     HELLO,
+    HELLO_REQUEST,
     LOG,
     LOG_LEVELS,
     MAC_SIZE,
@@ -62,6 +64,7 @@ from edge_agent.protocol.messages import (
 )
 
 __all__ = [
+    "CERT_UPDATE",
     "CHALLENGE",
     "CHALLENGE_RESPONSE",
     "COMMAND",
@@ -81,6 +84,7 @@ __all__ = [
     "HEARTBEAT",
     "HEARTBEAT_ACK",
     "HELLO",
+    "HELLO_REQUEST",
     "LOG",
     "LOG_LEVELS",
     "MAC_SIZE",

@@ -133,6 +133,21 @@ def _first(entry: tuple[bytes, Any]) -> bytes:
     return entry[0]
 
 
+def _strict_utf8(raw: Any, text: str) -> bool:
+    """Whether `raw`, which decoded to `text`, is UTF-8 as CPython reads it. MicroPython's
+    decoder also accepts overlong forms, surrogates and code points above U+10FFFF, so a
+    board would take texts the station refuses."""
+    if len(text) == len(raw):  # ASCII only: nothing to check
+        return True
+    size = 0  # of the shortest encoding: longer means an overlong form
+    for char in text:
+        code = ord(char)
+        if 0xD800 <= code <= 0xDFFF or code > 0x10FFFF:
+            return False
+        size += 1 if code < 0x80 else 2 if code < 0x800 else 3 if code < 0x10000 else 4
+    return size == len(raw)
+
+
 def cbor_decode(data: bytes | bytearray | memoryview, max_depth: int = MAX_DEPTH, max_items: int = MAX_ITEMS) -> Any:
     """Decode exactly one item filling all of `data`; raise CborError otherwise."""
     if isinstance(data, memoryview):
@@ -221,7 +236,7 @@ class _Reader:
             text = raw.decode("utf-8")
         except UnicodeError:
             text = None
-        if text is None:
+        if text is None or not _strict_utf8(raw, text):
             raise CborError(start, "text string is not valid UTF-8")
         return text
 

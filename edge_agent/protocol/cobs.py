@@ -32,25 +32,37 @@ def cobs_encode(data: bytes) -> bytes:
         start = zero + 1
 
 
-def cobs_decode(data: bytes) -> bytes:
-    """Decode one COBS block sequence (without delimiters); raise CobsError if malformed."""
+def cobs_decode(data: bytes | bytearray) -> bytearray:
+    """Decode one COBS block sequence (without delimiters); raise CobsError if malformed.
+
+    Two passes, so the output is allocated once at its exact size: on a board a 4 KiB
+    frame decoded by appending would reallocate and fragment a small heap."""
     end = len(data)
     if end == 0:
         raise CobsError(0, "empty input (the encoding of nothing is one byte, 0x01)")
-    out = bytearray()
+    zero = data.find(_ZERO)
+    if zero >= 0:
+        raise CobsError(zero, "0x00 inside an encoded frame")
+    size = 0
     pos = 0
     while pos < end:
         code = data[pos]
-        if code == 0:
-            raise CobsError(pos, "0x00 inside an encoded frame")
         stop = pos + code
         if stop > end:
             raise CobsError(pos, f"block of {code - 1} bytes runs past the end ({end - pos - 1} remain)")
-        block = data[pos + 1 : stop]
-        if block.find(_ZERO) >= 0:
-            raise CobsError(pos + 1 + block.find(_ZERO), "0x00 inside an encoded frame")
-        out += block
+        size += code - 1
         pos = stop
         if code != 0xFF and pos < end:
-            out.append(0)
-    return bytes(out)
+            size += 1
+    out = bytearray(size)
+    source = memoryview(data)
+    pos = 0
+    filled = 0
+    while pos < end:
+        code = data[pos]
+        out[filled : filled + code - 1] = source[pos + 1 : pos + code]
+        filled += code - 1
+        pos += code
+        if code != 0xFF and pos < end:
+            filled += 1  # out is zero-filled: the 0x00 the code stood for is already there
+    return out

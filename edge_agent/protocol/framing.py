@@ -5,6 +5,7 @@ oversize frames, counts them and resynchronises at the next delimiter. Knows not
 about CBOR or messages, and never touches a transport: bytes in, bodies out.
 """
 
+import gc
 import struct
 from binascii import crc32
 
@@ -37,21 +38,22 @@ def encode_frame(body: bytes) -> bytes:
     return _DELIM + cobs_encode(payload) + _DELIM
 
 
-def decode_frame(encoded: bytes, max_body: int = MAX_FRAME_BODY) -> bytes:
+def decode_frame(encoded: bytes | bytearray, max_body: int = MAX_FRAME_BODY) -> bytes:
     """Check and unwrap the bytes between two delimiters; raise a FrameError if they are bad."""
     if len(encoded) > max_encoded_size(max_body + CRC_SIZE):
         raise FrameTooLarge(len(encoded), max_encoded_size(max_body + CRC_SIZE))
     payload = cobs_decode(encoded)
     if len(payload) < CRC_SIZE:
         raise FrameTooShort(len(payload), CRC_SIZE)
-    body = payload[:-CRC_SIZE]
-    if len(body) > max_body:
-        raise FrameTooLarge(len(body), max_body)
-    expected = struct.unpack("<I", payload[-CRC_SIZE:])[0]
+    size = len(payload) - CRC_SIZE
+    if size > max_body:
+        raise FrameTooLarge(size, max_body)
+    body = memoryview(payload)[:size]
+    expected = struct.unpack("<I", payload[size:])[0]
     actual = crc32(body) & 0xFFFFFFFF
     if expected != actual:
         raise ChecksumMismatch(expected, actual)
-    return body
+    return bytes(body)
 
 
 class FrameDecoder:
@@ -73,6 +75,7 @@ class FrameDecoder:
         self.dropped_crc = 0
         self.dropped_oversize = 0
         self.dropped_malformed = 0  # bad COBS, or too short to hold the CRC
+        self.dropped_memory = 0  # no heap to decode it (a board's fragmented heap)
         self.skipped_bytes = 0  # before the first delimiter and after an oversize drop
         self.last_error: ProtocolError | None = None
 
@@ -88,6 +91,7 @@ class FrameDecoder:
             "dropped_crc": self.dropped_crc,
             "dropped_oversize": self.dropped_oversize,
             "dropped_malformed": self.dropped_malformed,
+            "dropped_memory": self.dropped_memory,
             "skipped_bytes": self.skipped_bytes,
         }
 
@@ -140,7 +144,11 @@ class FrameDecoder:
         if not encoded:  # back-to-back delimiters: one frame's end, the next one's start
             return
         try:
-            bodies.append(decode_frame(bytes(encoded), self.max_body))
+            bodies.append(decode_frame(encoded, self.max_body))
+        except MemoryError:  # a fragmented heap on a small board: drop the frame, the sender repeats it
+            self._buffer = bytearray()
+            gc.collect()
+            self.dropped_memory += 1
         except ChecksumMismatch as exc:
             self.dropped_crc += 1
             self.last_error = exc

@@ -21,6 +21,7 @@ except ImportError:  # MicroPython has no typing module and never evaluates anno
 PROTOCOL_VERSION = 1
 
 HELLO = "hello"
+HELLO_REQUEST = "hello_request"
 ENROLL_REQUEST = "enroll_request"
 ENROLL_RESPONSE = "enroll_response"
 CHALLENGE = "challenge"
@@ -38,6 +39,7 @@ FILE_END = "file_end"
 FILE_STATUS = "file_status"
 LOG = "log"
 ERROR = "error"
+CERT_UPDATE = "cert_update"
 
 COMMAND_NAMES = ("read_config", "write_config", "reboot", "run", "read_sensor")
 FILE_STATES = ("receiving", "done", "failed")
@@ -75,6 +77,7 @@ SCHEMA: dict[str, tuple[dict[str, str | tuple[str, ...]], dict[str, str | tuple[
         {"board_id": TEXT, "profile": TEXT, "agent_version": TEXT, "proto": UINT, "caps": TEXTS},
         {"platform": TEXT},
     ),
+    HELLO_REQUEST: ({}, {}),  # plain: the station missed the board's hello (see docs/board-protocol.md)
     ENROLL_REQUEST: ({"board_id": TEXT, "profile": TEXT, "pubkey": KEY32}, {"token": TEXT}),
     ENROLL_RESPONSE: (
         {"ok": BOOL},
@@ -98,6 +101,7 @@ SCHEMA: dict[str, tuple[dict[str, str | tuple[str, ...]], dict[str, str | tuple[
     FILE_STATUS: ({"xfer": UINT, "have": UINT, "state": FILE_STATES}, {"error": TEXT}),
     LOG: ({"level": LOG_LEVELS, "msg": TEXT}, {"ts": UINT}),
     ERROR: ({"code": TEXT, "msg": TEXT}, {"ref": UINT}),
+    CERT_UPDATE: ({"cert": BYTES}, {}),  # sealed: a renewed certificate for the board's enrolled key
 }
 MESSAGE_TYPES = tuple(SCHEMA)
 

@@ -176,3 +176,27 @@ class TooManyLiveCodes(EnrollmentError):
     def __init__(self, limit: int) -> None:
         super().__init__(f"{limit} unused enrollment codes are already live: use or let them expire")
         self.limit = limit
+
+
+class DeployError(BoardError):
+    """A deploy (config or file) the station refuses to queue or the board refused."""
+
+
+class DeployNotFound(DeployError):
+    def __init__(self, deploy_id: str) -> None:
+        super().__init__(f"no deploy with id {deploy_id}")
+        self.deploy_id = deploy_id
+
+
+class DeployClosed(DeployError):
+    def __init__(self, deploy_id: str, state: str) -> None:
+        super().__init__(f"deploy {deploy_id} is already {state}")
+        self.deploy_id, self.state = deploy_id, state
+
+
+class DeployRefused(DeployError):
+    """The board refused the file or the config (path, size, flash, sha256, an invalid option)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"the board refused the deploy: {reason}")
+        self.reason = reason

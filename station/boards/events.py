@@ -80,3 +80,25 @@ class BoardEventReceived(BoardEvent):
 
     name: str
     data: dict[str, object]
+
+
+@dataclass(frozen=True, kw_only=True)
+class BoardLog(BoardEvent):
+    """One authenticated `log` line, or an `error` message as level "error" with "code: msg".
+    `message` is capped and made printable (station/boards/logbook.py); `board_ts` is the
+    board's clock in seconds when it has one."""
+
+    level: str
+    message: str
+    board_ts: int | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class BoardDeployFinished(BoardEvent):
+    """A config or file deploy ended: `state` is done, failed or cancelled."""
+
+    deploy_id: str
+    kind: str
+    path: str | None
+    state: str
+    error: str | None

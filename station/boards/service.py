@@ -15,9 +15,11 @@ from typing import Any
 
 from station.boards._link import CommandResult, LinkSettings, LinkState, SessionEnded, TrustStore
 from station.boards.ca import BoardCA
+from station.boards.deploy import Deployer
 from station.boards.enrollment import Enrollment, EnrollmentCode
-from station.boards.errors import BoardNotFound
+from station.boards.errors import BoardIsRevoked, BoardNotFound
 from station.boards.events import BoardEnrolled, BoardRevoked
+from station.boards.logbook import BoardLogBook
 from station.boards.registry import BoardRegistry
 from station.boards.session import COMMAND_TIMEOUT_S, BoardSession
 from station.boards.transport import BoardTransport, open_transport
@@ -25,6 +27,7 @@ from station.bus import EventBus, Unsubscribe
 from station.config import BoardsConfig
 from station.services import Service, ServiceState
 from station.store import Database
+from station.store.board_deploys import DeployRecord
 from station.store.boards import BoardRecord
 
 logger = logging.getLogger(__name__)
@@ -42,6 +45,8 @@ class BoardService(Service):
         self._sessions: list[BoardSession] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._unsubscribe: list[Unsubscribe] = []
+        self._deployer: Deployer | None = None
+        self.logbook = BoardLogBook(database, bus, config.log_lines_per_board)
 
     # ---- life cycle
 
@@ -55,19 +60,25 @@ class BoardService(Service):
                                 config.backoff_max_s)
         self._unsubscribe = [self._bus.subscribe(BoardRevoked, self._on_revoked),
                              self._bus.subscribe(BoardEnrolled, self._on_enrolled)]
+        self.logbook.start()
         for link in config.links:
             session = BoardSession(link.name, link.url, self._trust, settings, self._opener, self._refresh_health)
             self._sessions.append(session)
             self._tasks.append(asyncio.create_task(session.run(), name=f"board-link-{link.name}"))
+        self._deployer = Deployer(self._database, self._bus, self._data_dir, self.session_for)
+        self._deployer.start()
         self._refresh_health()
 
     async def stop(self) -> None:
         for unsubscribe in self._unsubscribe:
             unsubscribe()
+        if self._deployer is not None:
+            await self._deployer.stop()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        self.logbook.close()  # after the sessions: their last lines are written too
 
     # ---- bus
 
@@ -92,6 +103,27 @@ class BoardService(Service):
         if self._trust is None:
             raise RuntimeError("the boards service is not started")
         return self._trust
+
+    @property
+    def deploys(self) -> Deployer:
+        if self._deployer is None:
+            raise RuntimeError("the boards service is not started")
+        return self._deployer
+
+    def deploy_file(self, board_id: str, path: str, data: bytes, by: str = "operator") -> DeployRecord:
+        """Queue a file for the board (sent when it is connected); BoardNotFound, BoardIsRevoked."""
+        self._deployable(board_id)
+        return self.deploys.submit_file(board_id, path, data, by)
+
+    def deploy_config(self, board_id: str, options: dict[str, Any], by: str = "operator") -> DeployRecord:
+        """Queue agent options for the board (write_config when it is connected)."""
+        self._deployable(board_id)
+        return self.deploys.submit_config(board_id, options, by)
+
+    def _deployable(self, board_id: str) -> None:
+        record = self.trust.registry.get(board_id)
+        if record.state == "revoked":
+            raise BoardIsRevoked(board_id, record.revoked_reason)
 
     def create_code(self, profile: str | None = None, ttl_s: float | None = None,
                     reenroll_board_id: str | None = None, by: str = "operator") -> EnrollmentCode:

@@ -26,15 +26,19 @@ from typing import Any, cast
 
 from edge_agent.crypto.ed25519 import SigningKey
 from edge_agent.protocol import (
+    CERT_UPDATE,
     CHALLENGE_RESPONSE,
     COMMAND,
     ENROLL_REQUEST,
     ENROLL_RESPONSE,
     ERROR,
     EVENT,
+    FILE_CHUNK_ACK,
+    FILE_STATUS,
     HEARTBEAT,
     HEARTBEAT_ACK,
     HELLO,
+    HELLO_REQUEST,
     LOG,
     RESULT,
     TELEMETRY,
@@ -59,6 +63,7 @@ from station.boards._link import (
 )
 from station.boards.errors import BoardError, BoardNotFound, EnrollmentError
 from station.boards.events import BoardEventReceived, BoardOffline, BoardOnline, BoardTelemetry
+from station.boards.logbook import board_log
 from station.boards.registry import TrustRefusal, TrustVerdict
 from station.boards.transport import BoardLinkError, BoardTransport, open_transport
 
@@ -66,6 +71,12 @@ logger = logging.getLogger(__name__)
 
 COMMAND_TIMEOUT_S = 10.0  # a read_sensor or read_config; a slow handler passes its own timeout
 LOG_PREFIX_CHARS = 80  # a board's log line in ours: a prefix, never a dump
+# A hello already waiting in the port (a supervisor that replays it, a board that sent it just
+# now) is read within this; asking sooner would cross it and make the board say hello twice.
+HELLO_REQUEST_GRACE_S = 0.5
+# Then ask again this often: above the agent's REHELLO_MIN_INTERVAL_S (2 s, it ignores requests
+# closer than that to its last hello), well below its 10 s wait for a challenge after a hello.
+HELLO_REQUEST_INTERVAL_S = 3.0
 
 
 class BoardSession:
@@ -91,6 +102,7 @@ class BoardSession:
         self._end_reason: str | None = None
         self._command_ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._transfers: dict[int, asyncio.Queue[dict[str, Any] | None]] = {}  # xfer -> its replies
         self._verdict: TrustVerdict | None = None
         self._early: dict[str, Any] | None = None  # the frame that resumed a session, still to serve
 
@@ -154,6 +166,7 @@ class BoardSession:
             if not future.done():
                 future.set_exception(SessionEnded(self.name, reason))
         self._pending.clear()
+        self._interrupt_transfers()
         if was_online and self.board_id is not None:
             logger.warning("board offline", extra={"board_id": self.board_id, "link": self.name, "reason": reason})
             self._record_state("offline")
@@ -175,10 +188,25 @@ class BoardSession:
                 return self._end_reason or "heartbeat_timeout"
 
     async def _await_hello(self, wire: Wire) -> dict[str, Any] | None:
-        """A plain hello (None: a frame resumed the kept session instead)."""
+        """A plain hello (None: a frame resumed the kept session instead). With no session to
+        resume, a board that said hello before the link was open is asked again: a plain
+        hello_request after HELLO_REQUEST_GRACE_S, then every HELLO_REQUEST_INTERVAL_S."""
         self.state = LinkState.CONNECTING
+        ask_at = time.monotonic() + HELLO_REQUEST_GRACE_S
         while True:
-            body = await wire.body()
+            timeout: float | None = None
+            if self._session is None:
+                timeout = ask_at - time.monotonic()
+                if timeout <= 0:
+                    logger.debug("board hello requested", extra={"link": self.name})
+                    await wire.send_body(encode_message(make(HELLO_REQUEST)))
+                    ask_at = time.monotonic() + HELLO_REQUEST_INTERVAL_S
+                    timeout = HELLO_REQUEST_INTERVAL_S
+            try:
+                async with asyncio.timeout(timeout):  # not wait_for: on 3.11 it can swallow a cancel
+                    body = await wire.body()
+            except TimeoutError:
+                continue
             if self._session is not None and self._resume(body):
                 return None
             msg = self._plain(body)
@@ -214,6 +242,7 @@ class BoardSession:
 
     async def _admit(self, wire: Wire, hello: dict[str, Any]) -> str | None:
         """Enroll if asked, then authenticate. None: connected; else why the link must close."""
+        self._interrupt_transfers()  # a new handshake: the board restarted and forgot them
         while True:
             self.board_id = str(hello["board_id"])
             self._hello, self._session = hello, None
@@ -222,7 +251,8 @@ class BoardSession:
             handshake = StationHandshake(self._signer, self._trust.station_id, self.board_id, self._lookup)
             await wire.send_body(encode_message(handshake.challenge()))
             try:
-                answer = await asyncio.wait_for(self._handshake_reply(wire), HANDSHAKE_TIMEOUT_S)
+                async with asyncio.timeout(HANDSHAKE_TIMEOUT_S):  # not wait_for: see _await_hello
+                    answer = await self._handshake_reply(wire)
             except TimeoutError:
                 return "handshake_timeout"
             if answer["t"] == HELLO:
@@ -256,7 +286,27 @@ class BoardSession:
             return "auth_refused"
         self._update_agent()
         self._online()
+        await self._renew_certificate_if_due(wire)
         return None
+
+    async def _renew_certificate_if_due(self, wire: Wire) -> None:
+        """Send the board a renewed certificate (cert_update, sealed) when the one it presented
+        in this handshake is due; it presents the new one from its next handshake on. A refused
+        renewal is logged: the presented certificate stays valid until it expires."""
+        assert self.board_id is not None
+        presented = self._verdict.cert if self._verdict is not None else None
+        registry = self._trust.registry
+        if presented is None or not registry.needs_renewal(presented):
+            return
+        try:
+            cert = registry.renew(self.board_id)
+        except BoardError as exc:
+            logger.warning("board certificate not renewed", extra={
+                "board_id": self.board_id, "link": self.name, "error": str(exc)})
+            return
+        await self._send(wire, make(CERT_UPDATE, cert=cert))
+        logger.info("board certificate sent", extra={"board_id": self.board_id, "link": self.name,
+                                                     "replaces_serial": presented.serial})
 
     def _lookup(self, board_id: str, cert: bytes) -> bytes | None:
         registry = self._trust.registry
@@ -317,7 +367,8 @@ class BoardSession:
                 logger.warning("board stale", extra={"board_id": self.board_id, "silent_s": round(silent, 1)})
                 continue
             try:
-                body = await asyncio.wait_for(wire.body(), limit - silent)
+                async with asyncio.timeout(limit - silent):  # not wait_for: see _await_hello
+                    body = await wire.body()
             except TimeoutError:
                 continue
             msg = self._open(body)
@@ -362,6 +413,12 @@ class BoardSession:
             future = self._pending.pop(msg["id"], None)
             if future is not None and not future.done():
                 future.set_result(msg)
+        elif kind in (FILE_STATUS, FILE_CHUNK_ACK):
+            replies = self._transfers.get(msg["xfer"])
+            if replies is None:
+                self.counters.dropped_invalid += 1
+            else:
+                replies.put_nowait(msg)
         elif kind == TELEMETRY:
             self._trust.bus.publish(BoardTelemetry(board_id=self.board_id, values=dict(msg["values"])))
         elif kind == EVENT:
@@ -370,6 +427,7 @@ class BoardSession:
         elif kind in (LOG, ERROR):
             text = str(msg.get("msg", ""))[:LOG_PREFIX_CHARS]
             logger.info("board says", extra={"board_id": self.board_id, "kind": kind, "text": text})
+            self._trust.bus.publish(board_log(self.board_id, msg))  # the service's BoardLogBook stores it
         else:
             self.counters.dropped_invalid += 1
 
@@ -394,12 +452,34 @@ class BoardSession:
         self._pending[command_id] = future
         try:
             await self._send(wire, make(COMMAND, **fields))
-            result = await asyncio.wait_for(future, timeout_s)
+            async with asyncio.timeout(timeout_s):  # not wait_for: see _await_hello
+                result = await future
         except TimeoutError:
             raise CommandTimeout(self.board_id, cmd, timeout_s) from None
         finally:
             self._pending.pop(command_id, None)
         return CommandResult(ok=bool(result["ok"]), value=result.get("value"), error=result.get("error"))
+
+    async def send(self, msg: dict[str, Any]) -> None:
+        """Seal and send one message on the connected session (SessionEnded when there is none)."""
+        wire = self._wire
+        if wire is None or self.state not in (LinkState.CONNECTED, LinkState.STALE):
+            raise SessionEnded(self.name, self.state.value)
+        await self._send(wire, msg)
+
+    def open_transfer(self, xfer: int) -> asyncio.Queue[dict[str, Any] | None]:
+        """The queue that receives the board's file_status and file_chunk_ack for `xfer`; None
+        arrives when the session ends. Close it with close_transfer."""
+        replies: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        self._transfers[xfer] = replies
+        return replies
+
+    def close_transfer(self, xfer: int) -> None:
+        self._transfers.pop(xfer, None)
+
+    def _interrupt_transfers(self) -> None:
+        for replies in self._transfers.values():
+            replies.put_nowait(None)  # the sender's next read raises SessionEnded
 
     def status(self) -> dict[str, Any]:
         return {"name": self.name, "url": self.url, "state": self.state.value, "board_id": self.board_id,

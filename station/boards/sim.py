@@ -39,7 +39,7 @@ from station.backoff import Backoff
 
 REPO = Path(__file__).resolve().parents[2]
 PROFILE = REPO / "boards" / "unix-sim.toml"
-HEAPSIZE = "384k"  # as boards/unix-sim.toml [launch]: the agent from source needs ~170 KB
+HEAPSIZE = "512k"  # as boards/unix-sim.toml [launch]: the agent from source needs ~190 KB
 HELLO_TIMEOUT_S = 15.0  # a cold MicroPython start takes ~0.3 s; a loaded CI machine much more
 STOP_TIMEOUT_S = 5.0  # SIGTERM, then SIGKILL: the agent has nothing to flush
 RESTART_INITIAL_S = 0.5  # a crashed agent comes back quickly...

@@ -81,8 +81,10 @@ class StreamTransport(BoardTransport):
         if self._closed:
             return
         self._closed = True
+        # abort, not close: close() drains what is buffered first, and on a serial port or a pty that
+        # nobody reads (a dead board) that drain blocks a worker thread forever and the station never exits
         with contextlib.suppress(OSError, serial.SerialException, RuntimeError):
-            self._writer.close()
+            self._writer.transport.abort()
 
 
 def check_url(url: str) -> str:

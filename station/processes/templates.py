@@ -127,6 +127,70 @@ BUILTIN: list[dict[str, Any]] = [
         },
     },
     {
+        "name": "board-offline-escalation",
+        "category": "maintenance",
+        "description": "A field board's link drops: alert (one per board) and tell a channel.",
+        "definition": {
+            "name": "board-offline-escalation",
+            "triggers": [{"type": "board_offline", "config": {}}],
+            # The station stopping, or an operator revoking or re-enrolling a board, is not an outage.
+            "conditions": {
+                "field": "event.reason",
+                "op": "not_in",
+                "value": ["station_stopping", "revoked", "reenrolled"],
+            },
+            "actions": [
+                {
+                    "id": "alert",
+                    "type": "create_alert",
+                    "config": {
+                        "severity": "warning",
+                        "title": "Board {{ event.board_id }} went offline",
+                        "message": "reason: {{ event.reason }}",
+                        "dedup_key": "board-offline:{{ event.board_id }}",
+                    },
+                },
+                {
+                    "type": "send_message",
+                    "config": {
+                        "text": "Board {{ event.board_id }} offline ({{ event.reason }})",
+                        "to": "broadcast",
+                        "channel": "{{ vars.channel }}",
+                        "want_ack": False,
+                    },
+                },
+            ],
+            "mode": "parallel",
+            "rate_limit": {"max_runs": 20, "per_seconds": 3600},
+            "variables": {"channel": 0},
+        },
+    },
+    {
+        "name": "board-telemetry-threshold",
+        "category": "monitoring",
+        "description": "A board reports a temperature above 45: raise an alert (one per board).",
+        "definition": {
+            "name": "board-telemetry-threshold",
+            "triggers": [{"type": "board_telemetry", "config": {"sensors": ["temperature"]}}],
+            "conditions": {"field": "event.values.temperature", "op": "gt", "value": 45},
+            "actions": [
+                {
+                    "type": "create_alert",
+                    "config": {
+                        "severity": "{{ vars.severity }}",
+                        "title": "Board {{ event.board_id }} is hot",
+                        "message": "temperature {{ event.values.temperature }}",
+                        "dedup_key": "board-hot:{{ event.board_id }}",
+                    },
+                }
+            ],
+            "mode": "parallel",
+            # telemetry comes every 30 s per board: the dedup key folds repeats into one alert
+            "rate_limit": {"max_runs": 60, "per_seconds": 3600},
+            "variables": {"severity": "warning"},
+        },
+    },
+    {
         "name": "daily-status-broadcast",
         "category": "communication",
         "description": "Every morning, broadcast that the station is up.",

@@ -7,6 +7,8 @@ template rendered in an immutable sandbox against the run's variables. Rules:
   (no text around it, whitespace included), renders to the expression's own value
   (number, list, dict, bool, null) instead of its text, like Home Assistant's native
   types. Anything else renders to a string.
+- `a.b` on a dict is its key `b` whenever it has one (`event.values` is a board's
+  readings, not the dict method), then Jinja's usual attribute-then-item lookup.
 - Missing variables render as the empty string (also a native `{{ x }}`); each one is
   recorded with the path of its string, see `render_reporting`.
 - Sandboxed: attributes starting with `_` (`__class__`, ...) and mutating methods fail
@@ -226,6 +228,13 @@ class _RecordingUndefined(jinja2.ChainableUndefined):
 class _Sandbox(ImmutableSandboxedEnvironment):
     code_generator_class = NativeCodeGenerator  # chunks keep their type: native single values
     intercepted_binops = frozenset({"*", "**"})
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        # Data before methods, as conditions resolve fields: `event.values` is a board's
+        # readings, not dict.values; `.items()` still works on a dict without an "items" key.
+        if isinstance(obj, Mapping) and attribute in obj:
+            return obj[attribute]
+        return super().getattr(obj, attribute)
 
     def unsafe_undefined(self, obj: Any, attribute: str) -> jinja2.Undefined:
         raise SecurityError(f"access to attribute {attribute!r} of {type(obj).__name__!r} object is unsafe")

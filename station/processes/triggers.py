@@ -33,6 +33,10 @@ EVENT_TRIGGERS: dict[str, str] = {
     "NodeGroupChanged": "user_group_changed",
     "BotTriggerFired": "bot_trigger_fired",
     "MqttMessageReceived": "mqtt_message",
+    "BoardOnline": "board_online",
+    "BoardOffline": "board_offline",
+    "BoardTelemetry": "board_telemetry",
+    "BoardEventReceived": "board_event",
 }
 SCHEDULE = "time_schedule"
 MANUAL = "manual"
@@ -49,6 +53,20 @@ def _node_list(value: Any) -> str | None:
     nodes = [value] if isinstance(value, str) else value
     if not all(isinstance(n, str) and re.fullmatch(r"![0-9a-f]{8}", n) for n in nodes):
         return "must be node ids like '!a1b2c3d4'"
+    return None
+
+
+def _listed(value: str | list[Any]) -> list[Any]:
+    """A filter given as one value or a list of them, as a list."""
+    return [value] if isinstance(value, str) else value
+
+
+def _text_list(value: Any) -> str | None:
+    # An empty list would silently match nothing; leaving the filter out matches everything.
+    if not _listed(value):
+        return "must name at least one (leave the option out to match any)"
+    if not all(isinstance(item, str) and item for item in _listed(value)):
+        return "must be a list of non-empty texts"
     return None
 
 
@@ -78,6 +96,10 @@ def _channel(value: int) -> str | None:
 
 
 _NODES = _Field((str, list), _node_list)
+# Board ids are not checked against the boards' id syntax: matching by name keeps this module
+# free of the boards package, and an id that names no board simply never matches.
+_BOARDS = _Field((str, list), _text_list)
+_TEXTS = _Field((str, list), _text_list)
 _SEVERITIES = _Field(
     list,
     lambda v: None if set(v) <= {"info", "warning", "critical"} else "severities are info, warning, critical",
@@ -103,6 +125,10 @@ TRIGGER_FIELDS: dict[str, dict[str, _Field]] = {
     "user_group_changed": {"group": _Field(str), "nodes": _NODES},
     "bot_trigger_fired": {"bot": _Field(str)},
     "mqtt_message": {"topic": _Field(str, _topic_filter)},
+    "board_online": {"board_ids": _BOARDS},
+    "board_offline": {"board_ids": _BOARDS, "reasons": _TEXTS},
+    "board_telemetry": {"board_ids": _BOARDS, "sensors": _TEXTS},
+    "board_event": {"board_ids": _BOARDS, "names": _TEXTS},
     MANUAL: {},
 }
 TRIGGER_TYPES = {*TRIGGER_FIELDS, SCHEDULE}
@@ -182,6 +208,23 @@ def _node_updated(config: dict[str, Any], event: dict[str, Any]) -> bool:
     return wanted and _in_nodes(config, event.get("node_id"))
 
 
+def _listed_in(config: dict[str, Any], key: str, value: Any) -> bool:
+    """The event's `value` is one of the config's `key` filter (no filter: any value)."""
+    wanted = config.get(key)
+    return wanted is None or value in _listed(wanted)
+
+
+def _in_boards(config: dict[str, Any], event: dict[str, Any]) -> bool:
+    return _listed_in(config, "board_ids", event.get("board_id"))
+
+
+def _board_telemetry(config: dict[str, Any], event: dict[str, Any]) -> bool:
+    values = event.get("values") or {}
+    sensors = config.get("sensors")
+    carried = sensors is None or any(values.get(name) is not None for name in _listed(sensors))
+    return carried and _in_boards(config, event)
+
+
 def topic_matches(topic_filter: str, topic: str) -> bool:
     wanted, actual = topic_filter.split("/"), topic.split("/")
     for index, level in enumerate(wanted):
@@ -206,4 +249,8 @@ _MATCHERS: dict[str, Callable[[dict[str, Any], dict[str, Any]], bool]] = {
     "user_group_changed": _group_changed,
     "bot_trigger_fired": lambda c, e: "bot" not in c or e.get("bot") == c["bot"],
     "mqtt_message": lambda c, e: topic_matches(c["topic"], str(e.get("topic", ""))),
+    "board_online": _in_boards,
+    "board_offline": lambda c, e: _in_boards(c, e) and _listed_in(c, "reasons", e.get("reason")),
+    "board_telemetry": _board_telemetry,
+    "board_event": lambda c, e: _in_boards(c, e) and _listed_in(c, "names", e.get("name")),
 }

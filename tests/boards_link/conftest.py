@@ -139,3 +139,23 @@ async def make_station(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
         for station in started:
             await asyncio.wait_for(station.service.stop(), WAIT_S)
             station.database.close()
+
+
+def give_code(board: LinkBoard, station: Station) -> None:
+    """Put a fresh one-time enrollment code in the board's config, as scripts/flash-board does."""
+    code = station.service.create_code(profile="unix-sim")
+    board.storage.save_config({**board.storage.load_config(), "enroll_token": code.code})
+
+
+async def enrolled(make_board: Callable[..., LinkBoard],
+                   make_station: Callable[..., Any]) -> tuple[LinkBoard, Station, str]:
+    """A fresh board enrolled with a one-time code and connected: (board, station, board id)."""
+    from station.boards.events import BoardOnline
+
+    board = make_board()
+    station = await make_station(board.url)
+    give_code(board, station)
+    await station.wait_opened()
+    board.boot()
+    online = await station.recorder.wait_for(BoardOnline)
+    return board, station, online.board_id

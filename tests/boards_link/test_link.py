@@ -12,7 +12,7 @@ import pytest
 
 from station.boards import BoardNotFound, BoardStateChanged, LinkState
 from station.boards.events import BoardOffline, BoardOnline, BoardTelemetry
-from tests.boards_link.conftest import LinkBoard, Station, eventually
+from tests.boards_link.conftest import LinkBoard, Station, enrolled, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -20,21 +20,9 @@ MakeBoard = Callable[..., LinkBoard]
 MakeStation = Callable[..., Awaitable[Station]]
 
 
-async def _enrolled(make_board: MakeBoard, make_station: MakeStation) -> tuple[LinkBoard, Station, str]:
-    """A fresh board enrolled with a one-time code and connected."""
-    board = make_board()
-    station = await make_station(board.url)
-    code = station.service.create_code(profile="unix-sim")
-    board.storage.save_config({**board.storage.load_config(), "enroll_token": code.code})
-    await station.wait_opened()
-    board.boot()
-    online = await station.recorder.wait_for(BoardOnline)
-    return board, station, online.board_id
-
-
 async def test_fresh_board_enrolls_connects_and_reconnects_without_a_code(
         make_board: MakeBoard, make_station: MakeStation) -> None:
-    board, station, board_id = await _enrolled(make_board, make_station)
+    board, station, board_id = await enrolled(make_board, make_station)
     session = station.session
     assert session.state is LinkState.CONNECTED and session.board_id == board_id
     assert session.counters.enrollments == 1
@@ -58,7 +46,7 @@ async def test_fresh_board_enrolls_connects_and_reconnects_without_a_code(
 
 async def test_command_round_trip_over_the_sealed_session(
         make_board: MakeBoard, make_station: MakeStation) -> None:
-    _board, station, board_id = await _enrolled(make_board, make_station)
+    _board, station, board_id = await enrolled(make_board, make_station)
     result = await station.service.command(board_id, "read_sensor", {"name": "temperature"}, timeout_s=5.0)
     assert result.ok and isinstance(result.value, int | float)
     everything = await station.service.command(board_id, "read_sensor", timeout_s=5.0)
@@ -69,7 +57,7 @@ async def test_command_round_trip_over_the_sealed_session(
 
 async def test_revocation_closes_the_session_at_once_and_a_reconnect_is_refused(
         make_board: MakeBoard, make_station: MakeStation) -> None:
-    board, station, board_id = await _enrolled(make_board, make_station)
+    board, station, board_id = await enrolled(make_board, make_station)
     mark = station.recorder.mark()
     station.service.revoke(board_id, "lost in the field", by="test")
     offline = await station.recorder.wait_for(BoardOffline, after=mark, timeout=2.0, board_id=board_id)
@@ -102,7 +90,7 @@ async def test_a_wrong_enrollment_code_is_refused(make_board: MakeBoard, make_st
 
 async def test_a_silent_board_goes_stale_then_offline_and_comes_back(
         make_board: MakeBoard, make_station: MakeStation) -> None:
-    board, station, board_id = await _enrolled(make_board, make_station)
+    board, station, board_id = await enrolled(make_board, make_station)
     assert board.process is not None
     mark = station.recorder.mark()
     os.kill(board.process.pid, signal.SIGSTOP)

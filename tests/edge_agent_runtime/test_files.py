@@ -141,9 +141,20 @@ def test_size_limit(tmp_path: Path) -> None:
     assert rx.chunk(make("file_chunk", xfer=1, off=0, data=b"x"))["state"] == "failed"  # never began
 
 
-def test_unknown_transfers_and_too_many_at_once(tmp_path: Path) -> None:
+def test_unknown_transfer_is_refused(tmp_path: Path) -> None:
     rx = receiver(tmp_path)
     assert rx.end(make("file_end", xfer=99))["state"] == "failed"
+    assert rx.chunk(make("file_chunk", xfer=99, off=0, data=b"x"))["state"] == "failed"
+
+
+def test_abandoned_transfers_are_forgotten_idlest_first_and_resume_from_flash(tmp_path: Path) -> None:
+    rx = receiver(tmp_path)
     for xfer in range(MAX_ACTIVE_TRANSFERS):
         assert begin(rx, xfer, path=f"f{xfer}")["state"] == "receiving"
-    assert begin(rx, 100, path="one-more")["state"] == "failed"
+    assert rx.chunk(make("file_chunk", xfer=0, off=0, data=PAYLOAD[:10]))["have"] == 10  # 0 is not the idlest
+    assert begin(rx, 100, path="one-more")["state"] == "receiving"  # the station gave up on 1: forgotten
+    assert rx.chunk(make("file_chunk", xfer=1, off=0, data=b"x"))["state"] == "failed"
+    assert rx.chunk(make("file_chunk", xfer=0, off=10, data=PAYLOAD[10:20]))["have"] == 20
+    resumed = begin(rx, 7, path="f0")  # a new transfer id for the same file: resumes from its partial file
+    assert resumed["state"] == "receiving" and resumed["have"] == 20
+    assert rx.chunk(make("file_chunk", xfer=0, off=20, data=b"x"))["state"] == "failed"  # replaced by 7

@@ -123,6 +123,7 @@ def test_trigger_filters() -> None:
 
 def test_every_event_trigger_names_a_real_bus_event() -> None:
     import station.alerts.events
+    import station.boards.events
     import station.mesh.events
     import station.mqtt.events
     import station.presence.events
@@ -137,7 +138,7 @@ def test_every_event_trigger_names_a_real_bus_event() -> None:
             found |= {sub.__name__, *subclasses(sub)}
         return found
 
-    modules = (station.alerts.events, station.mesh.events, station.mqtt.events, station.presence.events,
-               station.processes.events, station.zones.events)
+    modules = (station.alerts.events, station.boards.events, station.mesh.events, station.mqtt.events,
+               station.presence.events, station.processes.events, station.zones.events)
     assert modules
     assert set(EVENT_TRIGGERS) <= subclasses(Event)

@@ -230,3 +230,12 @@ def test_arbitrary_text_renders_or_raises_template_error(source: str) -> None:
 @given(st.text(max_size=50).filter(lambda s: not any(m in s for m in ("{{", "{%", "{#"))))
 def test_text_without_markers_is_returned_unchanged(source: str) -> None:
     assert render(source, {}) is source
+
+
+def test_a_dict_key_wins_over_the_dict_method_of_that_name() -> None:
+    variables = {"event": {"board_id": "ws-1", "values": {"temperature": 21.5}, "data": {"a": 1}}}
+    assert render("{{ event.values.temperature }}", variables) == 21.5
+    assert render("{{ event.board_id }} at {{ event.values.temperature }}", variables) == "ws-1 at 21.5"
+    assert render("{% for k, v in event.data.items() %}{{ k }}={{ v }}{% endfor %}", variables) == "a=1"
+    with pytest.raises(TemplateError):  # the sandbox still guards what is not a key
+        render("{{ event.data.__class__ }}", variables)

@@ -28,6 +28,7 @@ from station.presence import NodeGroups, PresenceService
 from station.processes.engine import ProcessEngine
 from station.services import Service, ServiceState
 from station.store import Database, StoreError, open_database
+from station.wasm.service import AppService
 from station.zones import ZoneService
 
 if TYPE_CHECKING:
@@ -51,6 +52,7 @@ class Station:
     processes: ProcessEngine = field(init=False)
     boards: BoardService = field(init=False)
     mqtt: MqttService | None = None  # only with [mqtt] enabled
+    apps: AppService | None = None  # only with [wasm] enabled
     zones: ZoneService = field(init=False)
     presence: PresenceService = field(init=False)
     groups: NodeGroups = field(init=False)  # the presence service's; here for the engine and API
@@ -81,11 +83,13 @@ def build_station(config: StationConfig, extra_services: list[Service]) -> Stati
         from station.mqtt.service import MqttService
 
         station.mqtt = MqttService(config.mqtt, bus)
+    if config.wasm.enabled:
+        station.apps = AppService(config.wasm, database, bus, data_dir, station)
     station.processes = ProcessEngine(station, config.processes)
     # the engine stops before the services its actions use
     # zones and presence before mesh: subscribed before the first packet, stopped after the last
     # alerts before mesh and the engine: the shutdown stops those sources of alerts first
-    optional = [station.mqtt] if station.mqtt is not None else []
+    optional = [service for service in (station.mqtt, station.apps) if service is not None]
     # boards before the engine: the engine stops first, then no board event is left unheard
     station.services = [*extra_services, alerts, station.zones, station.presence, mesh, station.boards, *optional,
                         station.processes, ApiService(station)]

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 
 from station import __version__
-from station.api.routes import alerts, boards, groups, health, mesh, processes, tokens, zones
+from station.api.routes import alerts, apps, boards, groups, health, mesh, processes, tokens, zones
 
 if TYPE_CHECKING:
     from station.daemon import Station
@@ -24,6 +24,7 @@ def create_app(station: Station) -> FastAPI:
     app.include_router(tokens.router, prefix="/api/v1")
     app.include_router(processes.router, prefix="/api/v1")
     app.include_router(boards.router, prefix="/api/v1")
+    app.include_router(apps.router, prefix="/api/v1")
     app.include_router(zones.router, prefix="/api/v1")
     app.include_router(groups.router, prefix="/api/v1")
     return app

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import typer
 
-from station.cli import alert_cmd, board_cmd, mesh_cmd, process_cmd, radio_cmd, station_cmd, token_cmd, zone_cmd
+from station.cli import (
+    alert_cmd,
+    app_cmd,
+    board_cmd,
+    mesh_cmd,
+    process_cmd,
+    radio_cmd,
+    station_cmd,
+    token_cmd,
+    zone_cmd,
+)
 
 app = typer.Typer(help="Firefly station: the runtime of off-grid field stations.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -16,6 +26,7 @@ app.add_typer(token_cmd.app, name="token")
 app.add_typer(process_cmd.app, name="process")
 app.add_typer(zone_cmd.app, name="zone")
 app.add_typer(board_cmd.app, name="board")
+app.add_typer(app_cmd.app, name="app")
 
 
 def main() -> None:

@@ -191,6 +191,31 @@ BUILTIN: list[dict[str, Any]] = [
         },
     },
     {
+        "name": "app-alert",
+        "category": "monitoring",
+        "description": "A WebAssembly app (telemetry-filter) reports a hot board: raise an alert (one per board).",
+        "definition": {
+            "name": "app-alert",
+            "triggers": [{"type": "wasm_event", "config": {"kinds": ["temperature_alert"]}}],
+            "actions": [
+                {
+                    "type": "create_alert",
+                    "config": {
+                        "severity": "{{ vars.severity }}",
+                        "title": "Board {{ event.payload.board_id }} is hot",
+                        "message": "{{ event.payload.temperature }} above {{ event.payload.threshold }}"
+                        " (app {{ event.app }} {{ event.version }})",
+                        "dedup_key": "app-alert:{{ event.app }}:{{ event.payload.board_id }}",
+                    },
+                }
+            ],
+            "mode": "parallel",
+            # the app publishes on every hot reading: the dedup key folds repeats into one alert
+            "rate_limit": {"max_runs": 60, "per_seconds": 3600},
+            "variables": {"severity": "warning"},
+        },
+    },
+    {
         "name": "daily-status-broadcast",
         "category": "communication",
         "description": "Every morning, broadcast that the station is up.",

@@ -37,6 +37,7 @@ EVENT_TRIGGERS: dict[str, str] = {
     "BoardOffline": "board_offline",
     "BoardTelemetry": "board_telemetry",
     "BoardEventReceived": "board_event",
+    "AppEvent": "wasm_event",
 }
 SCHEDULE = "time_schedule"
 MANUAL = "manual"
@@ -129,6 +130,8 @@ TRIGGER_FIELDS: dict[str, dict[str, _Field]] = {
     "board_offline": {"board_ids": _BOARDS, "reasons": _TEXTS},
     "board_telemetry": {"board_ids": _BOARDS, "sensors": _TEXTS},
     "board_event": {"board_ids": _BOARDS, "names": _TEXTS},
+    # Nor are app names checked against the manifest's syntax: this module stays free of station.wasm.
+    "wasm_event": {"apps": _TEXTS, "kinds": _TEXTS},
     MANUAL: {},
 }
 TRIGGER_TYPES = {*TRIGGER_FIELDS, SCHEDULE}
@@ -225,6 +228,12 @@ def _board_telemetry(config: dict[str, Any], event: dict[str, Any]) -> bool:
     return carried and _in_boards(config, event)
 
 
+def _app_event(config: dict[str, Any], event: dict[str, Any]) -> bool:
+    payload = event.get("payload")
+    kind = payload.get("kind") if isinstance(payload, dict) else None
+    return _listed_in(config, "apps", event.get("app")) and _listed_in(config, "kinds", kind)
+
+
 def topic_matches(topic_filter: str, topic: str) -> bool:
     wanted, actual = topic_filter.split("/"), topic.split("/")
     for index, level in enumerate(wanted):
@@ -253,4 +262,5 @@ _MATCHERS: dict[str, Callable[[dict[str, Any], dict[str, Any]], bool]] = {
     "board_offline": lambda c, e: _in_boards(c, e) and _listed_in(c, "reasons", e.get("reason")),
     "board_telemetry": _board_telemetry,
     "board_event": lambda c, e: _in_boards(c, e) and _listed_in(c, "names", e.get("name")),
+    "wasm_event": _app_event,
 }

@@ -31,6 +31,7 @@ class EngineStation:
     alerts: Any = None
     mesh: Any = None
     mqtt: Any = None
+    apps: Any = None
 
 
 @asynccontextmanager

@@ -128,6 +128,7 @@ def test_every_event_trigger_names_a_real_bus_event() -> None:
     import station.mqtt.events
     import station.presence.events
     import station.processes.events
+    import station.wasm.events
     import station.zones.events
     from station.bus import Event
     from station.processes.triggers import EVENT_TRIGGERS
@@ -139,6 +140,6 @@ def test_every_event_trigger_names_a_real_bus_event() -> None:
         return found
 
     modules = (station.alerts.events, station.boards.events, station.mesh.events, station.mqtt.events,
-               station.presence.events, station.processes.events, station.zones.events)
+               station.presence.events, station.processes.events, station.wasm.events, station.zones.events)
     assert modules
     assert set(EVENT_TRIGGERS) <= subclasses(Event)

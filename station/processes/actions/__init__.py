@@ -105,4 +105,4 @@ def _validator(config: type[BaseModel]) -> Callable[[dict[str, Any], str], None]
 
 def load_builtin_actions() -> None:
     """Import the modules whose decorators register the built-in action types."""
-    from station.processes.actions import alerts, boards, flow, mesh, network, nodes  # noqa: F401
+    from station.processes.actions import alerts, boards, flow, mesh, network, nodes, wasm  # noqa: F401

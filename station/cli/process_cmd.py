@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import yaml
 
 from station.cli.client import ApiClient, wait_final
 from station.cli.output import Exit, console, emit_json, fail, table
@@ -22,6 +21,8 @@ FINAL = ("completed", "failed", "skipped", "timeout")
 
 
 def _read_definition(path: Path, as_json: bool) -> Any:
+    import yaml  # here, not at the top: every `firefly` command would pay for it
+
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -55,6 +56,8 @@ def show(process: str, as_json: JsonFlag = False, api: ApiOption = None) -> None
     if as_json:
         emit_json({**row, "analytics": stats})
         return
+    import yaml  # here, not at the top: every `firefly` command would pay for it
+
     console.print(yaml.safe_dump(row["definition"], sort_keys=False), markup=False, highlight=False)
     console.print(f"runs: {stats['total_executions']}, success rate: {stats['success_rate']}, "
                   f"avg {stats['avg_execution_time_ms']} ms, p95 {stats['p95_execution_time_ms']} ms")

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from station.processes import templating
+from station.processes import _sandbox
 from station.processes.errors import DefinitionError
 from station.processes.templating import (
     MAX_NESTING,
@@ -213,10 +213,10 @@ def test_filters_pass_missing_values_through_as_missing() -> None:
 def test_compiled_templates_are_cached() -> None:
     source = "cache probe {{ event.battery_level }}"
     render(source, VARIABLES)
-    before = templating._compile.cache_info().hits
+    before = _sandbox._compile.cache_info().hits
     for _ in range(5):
         render(source, VARIABLES)
-    assert templating._compile.cache_info().hits == before + 5
+    assert _sandbox._compile.cache_info().hits == before + 5
 
 
 @settings(max_examples=200, deadline=None)

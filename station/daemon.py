@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import signal
 from dataclasses import dataclass, field
@@ -57,6 +58,16 @@ class Station:
     presence: PresenceService = field(init=False)
     groups: NodeGroups = field(init=False)  # the presence service's; here for the engine and API
     services: list[Service] = field(default_factory=list)
+
+
+def release_startup_memory() -> None:
+    """Hand the heap that start-up freed (imports, migrations, schema building) back to the system:
+    glibc keeps it otherwise, ~2.5 MB of a Pi's RAM for the station's whole life. No-op elsewhere."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc (musl, macOS)
+        return
+    libc.malloc_trim(0)
 
 
 class StartupError(Exception):
@@ -116,6 +127,7 @@ async def run_station(config: StationConfig, extra_services: list[Service] | Non
         write_client_file(config)
         systemd.notify("READY=1")
         logger.info("station ready", extra={"api": f"http://{config.api.host}:{config.api.port}"})
+        release_startup_memory()
         async with asyncio.TaskGroup() as group:
             watchdog = group.create_task(_watchdog(stop))
             await stop.wait()

@@ -2,10 +2,12 @@
 
 On first boot the board generates an Ed25519 key pair (edge_agent.crypto) and picks its
 id; both are saved before anything is sent. Until it holds a certificate, each
-connection starts with enroll_request (board id, profile, public key and the one-time
-token from the config) and waits for enroll_response, whose `cert` and `station_pubkey`
-are stored. Owns these steps; it does not verify the certificate's contents (their
-format is the station CA's) and never logs the seed or the token.
+connection starts with enroll_request (board id, profile, public key, and the lookup and
+proof derived from the one-time code in the config: the code itself never leaves the
+board) and waits for enroll_response. Its `cert`, `station_id` and `station_pubkey` are
+stored only if the response's `proof` shows the station knows the code
+(edge_agent/enroll_proof.py). Owns these steps; it does not verify the certificate's
+contents (their format is the station CA's) and never logs the seed or the code.
 """
 
 import asyncio
@@ -15,7 +17,8 @@ import hashlib
 from edge_agent.agent import _port
 from edge_agent.agent.link import HelloRequested
 from edge_agent.agent.storage import Identity
-from edge_agent.crypto import generate_keypair, keypair_from_seed
+from edge_agent.crypto import compare_digest, generate_keypair, keypair_from_seed
+from edge_agent.enroll_proof import code_key, code_lookup, normalize_code, request_proof, response_proof
 from edge_agent.protocol import ENROLL_REQUEST, ENROLL_RESPONSE, make
 
 try:  # noqa: SIM105 - MicroPython has no contextlib.suppress
@@ -34,6 +37,14 @@ class EnrollmentRefused(EnrollmentError):
     def __init__(self, reason: str) -> None:
         super().__init__(f"the station refused enrollment: {reason}")
         self.reason = reason
+
+
+class StationNotProven(EnrollmentError):
+    """An accepting enroll_response whose proof is missing or wrong: it may come from someone
+    on the link posing as the station. Nothing is stored and the code is kept."""
+
+    def __init__(self) -> None:
+        super().__init__("enrollment refused: the station could not prove it knows the code")
 
 
 class EnrollmentTimeout(EnrollmentError):
@@ -67,34 +78,48 @@ async def enroll(link: Any, storage: Any, identity: Identity, profile_name: str,
     hello_request (the station missed our hello and this request) raises HelloRequested."""
     public_key = keypair_from_seed(identity.seed)[1]
     fields: dict[str, Any] = {"board_id": identity.board_id, "profile": profile_name, "pubkey": public_key}
-    if token:
-        fields["token"] = token
+    code = normalize_code(token)
+    key = None
+    if code is not None:
+        key = code_key(code)
+        fields["lookup"] = code_lookup(code)
+        fields["proof"] = request_proof(key, identity.board_id, profile_name, public_key)
+    elif token:
+        _port.log("the enrollment code in the config is not a valid code")  # sent without one: refused
     await link.send(make(ENROLL_REQUEST, **fields))
+    msg = await _response(link, timeout_s)
+    if not msg["ok"]:
+        raise EnrollmentRefused(msg.get("reason", "no reason given"))
+    if "cert" not in msg or "station_pubkey" not in msg:
+        raise EnrollmentRefused("the response lacks cert or station_pubkey")
+    station_id = msg.get("station_id", "")
+    if key is None or "proof" not in msg or not compare_digest(msg["proof"], response_proof(
+            key, identity.board_id, public_key, msg["cert"], station_id, msg["station_pubkey"])):
+        raise StationNotProven()
+    storage.save_enrollment(msg["cert"], msg["station_pubkey"], station_id)
+    _forget_token(storage)
+    response: dict[str, Any] = msg
+    return response
+
+
+async def _response(link: Any, timeout_s: float) -> dict[str, Any]:
     started = _port.ticks_ms()
     while True:
         remaining_ms = int(timeout_s * 1000) - _port.ticks_diff(_port.ticks_ms(), started)
         if remaining_ms <= 0:
             raise EnrollmentTimeout(timeout_s)
         try:
-            msg = await asyncio.wait_for(link.receive(), remaining_ms / 1000)
+            msg: dict[str, Any] = await asyncio.wait_for(link.receive(), remaining_ms / 1000)
         except asyncio.TimeoutError:  # noqa: UP041 - MicroPython has no builtin TimeoutError
             raise EnrollmentTimeout(timeout_s) from None
         if msg["t"] == ENROLL_RESPONSE:
-            break
+            return msg
         if link.hello_requested(msg):
             raise HelloRequested()
-    if not msg["ok"]:
-        raise EnrollmentRefused(msg.get("reason", "no reason given"))
-    if "cert" not in msg or "station_pubkey" not in msg:
-        raise EnrollmentRefused("the response lacks cert or station_pubkey")
-    storage.save_enrollment(msg["cert"], msg["station_pubkey"], msg.get("station_id", ""))
-    _forget_token(storage)
-    response: dict[str, Any] = msg
-    return response
 
 
 def _forget_token(storage: Any) -> None:
-    """The token is one-time: once enrolled, drop it from the stored config."""
+    """The code is one-time: once enrolled, drop it from the stored config."""
     overrides = storage.load_config()
     if "enroll_token" in overrides:
         del overrides["enroll_token"]

@@ -63,6 +63,7 @@ UINT = "uint"  # a non-negative integer below 2**64 (counts, ids, offsets, secon
 BOOL = "bool"
 BYTES = "bytes"
 KEY32 = "bytes[32]"  # Ed25519 public keys, nonces, SHA-256 digests, MACs
+LOOKUP8 = "bytes[8]"  # an enrollment code's lookup (edge_agent/enroll_proof.py)
 SIG64 = "bytes[64]"  # Ed25519 signatures
 TEXTS = "list[text]"
 MAP = "map"
@@ -78,10 +79,11 @@ SCHEMA: dict[str, tuple[dict[str, str | tuple[str, ...]], dict[str, str | tuple[
         {"platform": TEXT},
     ),
     HELLO_REQUEST: ({}, {}),  # plain: the station missed the board's hello (see docs/board-protocol.md)
-    ENROLL_REQUEST: ({"board_id": TEXT, "profile": TEXT, "pubkey": KEY32}, {"token": TEXT}),
+    # lookup, proof: see edge_agent/enroll_proof.py; a board without a code sends neither (and is refused)
+    ENROLL_REQUEST: ({"board_id": TEXT, "profile": TEXT, "pubkey": KEY32}, {"lookup": LOOKUP8, "proof": KEY32}),
     ENROLL_RESPONSE: (
         {"ok": BOOL},
-        {"cert": BYTES, "station_id": TEXT, "station_pubkey": KEY32, "reason": TEXT},
+        {"cert": BYTES, "station_id": TEXT, "station_pubkey": KEY32, "proof": KEY32, "reason": TEXT},
     ),
     CHALLENGE: ({"nonce": KEY32}, {"epk": KEY32, "sig": SIG64}),  # epk, sig: see edge_agent/session.py
     CHALLENGE_RESPONSE: ({"nonce": KEY32, "sig": SIG64}, {"cert": BYTES, "epk": KEY32}),
@@ -121,6 +123,8 @@ def _conforms(value: Any, kind: str | tuple[str, ...]) -> bool:
         return isinstance(value, bytes)
     if kind == KEY32:
         return isinstance(value, bytes) and len(value) == 32
+    if kind == LOOKUP8:
+        return isinstance(value, bytes) and len(value) == 8
     if kind == SIG64:
         return isinstance(value, bytes) and len(value) == 64
     if kind == TEXTS:
@@ -141,7 +145,8 @@ def _describe(kind: str | tuple[str, ...]) -> str:
 def _check_fields(
     msg_type: str, body: dict[Any, Any], fields: dict[str, str | tuple[str, ...]], required: bool
 ) -> None:
-    for name, kind in fields.items():
+    for name in sorted(fields):  # MicroPython's dict order is not insertion order: report the same field
+        kind = fields[name]
         if name not in body:
             if required:
                 raise InvalidField(msg_type, name, "required field is missing")

@@ -11,7 +11,7 @@ from station.boards._link import (
     TrustStore,
 )
 from station.boards.ca import DEFAULT_CERT_VALID_DAYS, BoardCA, CertInfo
-from station.boards.enrollment import Enrollment, EnrollmentCode, FailedRedemptions
+from station.boards.enrollment import Enrollment, EnrollmentCode, FailedRedemptions, Redeemed
 from station.boards.errors import (
     BoardAlreadyEnrolled,
     BoardChanged,
@@ -32,6 +32,7 @@ from station.boards.errors import (
     InvalidBoardInput,
     InvalidBoardKey,
     ProfileMismatch,
+    ProofInvalid,
     PublicKeyInUse,
     TooManyLiveCodes,
 )
@@ -96,7 +97,9 @@ __all__ = [
     "LinkState",
     "LinkUnavailable",
     "ProfileMismatch",
+    "ProofInvalid",
     "PublicKeyInUse",
+    "Redeemed",
     "SessionEnded",
     "TooManyLiveCodes",
     "TrustRefusal",

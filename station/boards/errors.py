@@ -102,6 +102,16 @@ class CodeUnknown(EnrollmentError):
         super().__init__("no such enrollment code (check for typos, or create a new one)")
 
 
+class ProofInvalid(EnrollmentError):
+    """The board named a live code but its proof does not verify: it does not know the code (or
+    the request was altered on the way). Counted as a wrong guess, like an unknown code."""
+
+    reason = "bad_proof"
+
+    def __init__(self) -> None:
+        super().__init__("the board could not prove it knows the enrollment code")
+
+
 class CodeExpired(EnrollmentError):
     reason = "code_expired"
 

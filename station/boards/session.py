@@ -321,8 +321,9 @@ class BoardSession:
     async def _enroll(self, wire: Wire, request: dict[str, Any]) -> bool:
         self.state = LinkState.ENROLLING
         try:
-            cert = self._trust.enrollment.redeem(str(request.get("token", "")), str(request["board_id"]),
-                                                 request["pubkey"], str(request["profile"]), source=self.url)
+            redeemed = self._trust.enrollment.redeem_request(
+                request.get("lookup"), request.get("proof"), str(request["board_id"]), request["pubkey"],
+                str(request["profile"]), source=self.url)
         except (EnrollmentError, BoardError) as exc:
             self.counters.enrollments_refused += 1
             reason = exc.reason if isinstance(exc, EnrollmentError) else "invalid_request"
@@ -331,9 +332,10 @@ class BoardSession:
             await wire.send_body(encode_message(make(ENROLL_RESPONSE, ok=False, reason=reason)))
             return False
         self.counters.enrollments += 1
+        station_id, station_key = self._trust.station_id, self._trust.ca.station_public_key
         await wire.send_body(encode_message(make(
-            ENROLL_RESPONSE, ok=True, cert=cert, station_id=self._trust.station_id,
-            station_pubkey=self._trust.ca.station_public_key)))
+            ENROLL_RESPONSE, ok=True, cert=redeemed.cert, station_id=station_id, station_pubkey=station_key,
+            proof=redeemed.response_proof(station_id, station_key))))
         return True
 
     def _online(self) -> None:

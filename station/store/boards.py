@@ -61,7 +61,9 @@ class NewCertificate:
 
 @dataclass(frozen=True)
 class NewCode:
-    code_mac: str
+    code_mac: str  # HMAC of the code: unique, kept as the audit trail's name for it
+    lookup_mac: str  # HMAC of the code's lookup: how a board's enroll_request finds it
+    sealed_key: bytes  # the code's proof key K, sealed under a key only the station holds
     profile: str | None
     reenroll_board_id: str | None
     created_by: str
@@ -77,6 +79,7 @@ class Refusal(enum.StrEnum):
     ALREADY_ENROLLED = "already_enrolled"
     KEY_IN_USE = "key_in_use"
     KEY_REVOKED = "key_revoked"
+    BAD_PROOF = "bad_proof"  # decided by station.boards.enrollment: the store does not check proofs
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,7 @@ class Redemption:
     """What redeem_code did: a refusal (nothing changed) or the board as enrolled."""
 
     refusal: Refusal | None
-    code: dict[str, Any] | None = None  # the code's row, without its MAC
+    code: dict[str, Any] | None = None  # the code's row, without its MACs and sealed key
     previous: BoardRecord | None = None  # the board's record before (re-enrollment)
     board: BoardRecord | None = None
     key_holder: str | None = None  # KEY_IN_USE: the board that holds the key
@@ -102,20 +105,31 @@ def insert_code(database: Database, code: NewCode, at: float, max_live: int,
                           " AND expires_at > ?", (at,)).fetchone()[0]
         if live >= max_live:
             return None
-        db.execute("INSERT INTO board_enrollment_codes (id, code_mac, profile, reenroll_board_id, created_by,"
-                   " created_at, expires_at, used_at, used_by_board_id) VALUES (:id, :code_mac, :profile,"
-                   " :reenroll_board_id, :created_by, :created_at, :expires_at, :used_at, :used_by_board_id)",
-                   row)
+        db.execute("INSERT INTO board_enrollment_codes (id, code_mac, lookup_mac, sealed_key, profile,"
+                   " reenroll_board_id, created_by, created_at, expires_at, used_at, used_by_board_id) VALUES"
+                   " (:id, :code_mac, :lookup_mac, :sealed_key, :profile, :reenroll_board_id, :created_by,"
+                   " :created_at, :expires_at, :used_at, :used_by_board_id)", row)
     return _public_code(row)
 
 
-def redeem_code(database: Database, code_mac: str, board_id: str, profile: str, cert: NewCertificate,
-                at: float) -> Redemption:
+def sealed_code_key(database: Database, lookup_mac: str) -> bytes | None:
+    """The sealed proof key of the code with this lookup; None when there is no such code or it
+    was used (its key is dropped then: nothing is left to prove)."""
+    row = database.connection.execute("SELECT sealed_key FROM board_enrollment_codes WHERE lookup_mac = ?",
+                                      (lookup_mac,)).fetchone()
+    return None if row is None or row[0] is None else bytes(row[0])
+
+
+def redeem_code(database: Database, lookup_mac: str, sealed_key: bytes | None, board_id: str, profile: str,
+                cert: NewCertificate, at: float) -> Redemption:
     """Use the code and enroll the board with `cert`, or refuse and change nothing. Checking and
-    using the code is one IMMEDIATE transaction, so of two concurrent redemptions one wins."""
+    using the code is one IMMEDIATE transaction, so of two concurrent redemptions one wins. The
+    caller checked the board's proof with the key sealed in `sealed_key` (from sealed_code_key);
+    an unused code sealing another key (or none) is refused as unknown: its proof was not checked."""
     with database.transaction() as db:
-        found = db.execute("SELECT * FROM board_enrollment_codes WHERE code_mac = ?", (code_mac,)).fetchone()
-        if found is None:
+        found = db.execute("SELECT * FROM board_enrollment_codes WHERE lookup_mac = ?", (lookup_mac,)).fetchone()
+        if found is None or (found["used_at"] is None and (
+                sealed_key is None or found["sealed_key"] is None or bytes(found["sealed_key"]) != sealed_key)):
             return Redemption(Refusal.UNKNOWN)
         code = _public_code(dict(found))
         previous = _board(db, board_id)
@@ -125,8 +139,8 @@ def redeem_code(database: Database, code_mac: str, board_id: str, profile: str, 
         reason = "enroll" if previous is None else "reenroll"
         _upsert_enrolled(db, board_id, profile, cert, at)
         _insert_certificate(db, board_id, reason, cert, at)
-        db.execute("UPDATE board_enrollment_codes SET used_at = ?, used_by_board_id = ? WHERE id = ?",
-                   (at, board_id, code["id"]))
+        db.execute("UPDATE board_enrollment_codes SET used_at = ?, used_by_board_id = ?, sealed_key = NULL"
+                   " WHERE id = ?", (at, board_id, code["id"]))
         board = _board(db, board_id)
     return Redemption(None, code={**code, "used_at": at, "used_by_board_id": board_id},
                       previous=previous, board=board)
@@ -273,4 +287,4 @@ def _board(db: sqlite3.Connection, board_id: str) -> BoardRecord | None:
 
 
 def _public_code(row: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in row.items() if key != "code_mac"}
+    return {key: value for key, value in row.items() if key not in ("code_mac", "lookup_mac", "sealed_key")}

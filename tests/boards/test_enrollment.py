@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from edge_agent.crypto import compare_digest
+from edge_agent.enroll_proof import code_key, code_lookup, request_proof, response_proof
 from station.boards import (
     BoardAlreadyEnrolled,
     BoardCA,
@@ -25,7 +27,9 @@ from station.boards import (
     FailedRedemptions,
     InvalidBoardKey,
     ProfileMismatch,
+    ProofInvalid,
     PublicKeyInUse,
+    Redeemed,
     TooManyLiveCodes,
 )
 from station.boards.enrollment import (
@@ -273,3 +277,109 @@ def test_redeem_checks_board_id_and_profile(enrollment: Enrollment) -> None:
     with pytest.raises(InvalidBoardInput):
         enrollment.redeem(code, "esp32-01", new_key(), "../etc")
     enrollment.redeem(code, "esp32-01", new_key(), "esp32")
+
+
+def _request(code: str, board_id: str, key: bytes, profile: str = "esp32") -> tuple[bytes, bytes]:
+    """The lookup and proof a board holding `code` sends in its enroll_request."""
+    raw = normalize_code(code)
+    assert raw is not None
+    return code_lookup(raw), request_proof(code_key(raw), board_id, profile, key)
+
+
+def test_a_proof_of_the_code_enrolls_and_the_answer_proves_the_code_back(
+        enrollment: Enrollment, ca: BoardCA, registry: BoardRegistry) -> None:
+    issued = enrollment.create_code()
+    key = new_key()
+    lookup, proof = _request(issued.code, "esp32-01", key)
+    redeemed = enrollment.redeem_request(lookup, proof, "esp32-01", key, "esp32", source=SERIAL)
+    assert isinstance(redeemed, Redeemed) and registry.is_trusted("esp32-01", key, redeemed.cert)
+    k = code_key(issued.code.replace("-", ""))
+    assert "key=" not in repr(redeemed).replace("public_key=", "")  # K stays out of logs and tracebacks
+    answer = redeemed.response_proof("st-1", ca.station_public_key)
+    assert compare_digest(answer, response_proof(k, "esp32-01", key, redeemed.cert, "st-1", ca.station_public_key))
+    # the answer covers everything the board will store: change any of it and it no longer verifies
+    for tampered in (("esp32-02", key, redeemed.cert, "st-1", ca.station_public_key),
+                     ("esp32-01", new_key(), redeemed.cert, "st-1", ca.station_public_key),
+                     ("esp32-01", key, redeemed.cert + b"\x00", "st-1", ca.station_public_key),
+                     ("esp32-01", key, redeemed.cert, "st-2", ca.station_public_key),
+                     ("esp32-01", key, redeemed.cert, "st-1", new_key())):
+        assert not compare_digest(answer, response_proof(k, *tampered))
+    assert not compare_digest(answer, response_proof(code_key("ZZZZZZZZ"), "esp32-01", key, redeemed.cert, "st-1",
+                                                     ca.station_public_key))
+
+
+@pytest.mark.parametrize("forge", ["wrong proof", "proof for another key", "proof for another profile",
+                                   "unknown lookup", "no lookup", "short lookup", "no proof"])
+def test_a_request_that_does_not_prove_a_live_code_is_refused_and_counted(
+        enrollment: Enrollment, registry: BoardRegistry, forge: str) -> None:
+    issued = enrollment.create_code()
+    key = new_key()
+    lookup, proof = _request(issued.code, "esp32-01", key)
+    other_lookup = code_lookup("ZZZZZZZZ" if issued.code != "ZZZZ-ZZZZ" else "YYYYYYYY")
+    sent: tuple[object, object] = {
+        "wrong proof": (lookup, bytes(32)),
+        "proof for another key": (lookup, _request(issued.code, "esp32-01", new_key())[1]),
+        "proof for another profile": (lookup, _request(issued.code, "esp32-01", key, "rp2040")[1]),
+        "unknown lookup": (other_lookup, proof),
+        "no lookup": (None, proof),
+        "short lookup": (lookup[:7], proof),
+        "no proof": (lookup, None),
+    }[forge]
+    expected = ProofInvalid if forge.startswith("proof") or forge == "wrong proof" else CodeUnknown
+    assert enrollment.failures.check(SERIAL) is None
+    for _ in range(FAILED_PER_SOURCE):
+        with pytest.raises(expected):
+            enrollment.redeem_request(*sent, "esp32-01", key, "esp32", source=SERIAL)
+    with pytest.raises(EnrollmentRateLimited):  # each one was counted as a wrong guess
+        enrollment.redeem_request(lookup, proof, "esp32-01", key, "esp32", source=SERIAL)
+    assert registry.list() == []
+    enrollment.redeem_request(lookup, proof, "esp32-01", key, "esp32", source="tcp:10.0.0.7")  # not spent
+
+
+def test_used_and_expired_codes_are_refused_by_lookup_and_counted(enrollment: Enrollment, clock: Clock) -> None:
+    used, expired = enrollment.create_code(ttl_s=3600), enrollment.create_code(ttl_s=600)
+    key = new_key()
+    enrollment.redeem_request(*_request(used.code, "esp32-01", key), "esp32-01", key, "esp32")
+    clock.advance(600)
+    other = new_key()
+    with pytest.raises(CodeUsed):
+        enrollment.redeem_request(*_request(used.code, "esp32-02", other), "esp32-02", other, "esp32", source=SERIAL)
+    with pytest.raises(CodeExpired):
+        enrollment.redeem_request(*_request(expired.code, "esp32-02", other), "esp32-02", other, "esp32",
+                                  source=SERIAL)
+    for _ in range(FAILED_PER_SOURCE - 2):
+        with pytest.raises(CodeUnknown):
+            enrollment.redeem("ZZZZ-ZZZ0", "esp32-02", other, "esp32", source=SERIAL)
+    with pytest.raises(EnrollmentRateLimited):
+        enrollment.redeem(enrollment.create_code().code, "esp32-02", other, "esp32", source=SERIAL)
+
+
+def test_the_database_holds_no_code_and_no_usable_key(enrollment: Enrollment, database: Database) -> None:
+    issued = enrollment.create_code()
+    raw = issued.code.replace("-", "")
+    k, lookup = code_key(raw), code_lookup(raw)
+    row = dict(database.connection.execute("SELECT * FROM board_enrollment_codes").fetchone())
+    stored = b"".join(value if isinstance(value, bytes) else str(value).encode() for value in row.values())
+    for secret in (raw.encode(), issued.code.encode(), k, k.hex().encode(), lookup, lookup.hex().encode()):
+        assert secret not in stored  # the lookup is a 40-bit search away from the code: keyed too
+    assert len(row["sealed_key"]) == 12 + 32 + 16  # nonce, K sealed, GCM tag
+    key = new_key()
+    enrollment.redeem(issued.code, "esp32-01", key, "esp32")
+    used = dict(database.connection.execute("SELECT * FROM board_enrollment_codes").fetchone())
+    assert used["sealed_key"] is None and used["used_by_board_id"] == "esp32-01"  # nothing left to prove
+
+
+def test_a_sealed_key_moved_to_another_code_opens_nothing(enrollment: Enrollment, database: Database) -> None:
+    """The sealed key is bound to its code: a database writer who copies one code's key onto
+    another does not make the other code's proofs check against a key they know."""
+    first, second = enrollment.create_code(), enrollment.create_code()
+    with database.transaction() as db:
+        db.execute("UPDATE board_enrollment_codes SET sealed_key = (SELECT sealed_key FROM board_enrollment_codes"
+                   " WHERE id = ?) WHERE id = ?", (first.code_id, second.code_id))
+    key = new_key()
+    second_lookup = _request(second.code, "esp32-01", key)[0]
+    for proof_from in (first.code, second.code):
+        with pytest.raises(ProofInvalid):
+            enrollment.redeem_request(second_lookup, _request(proof_from, "esp32-01", key)[1], "esp32-01", key,
+                                      "esp32")
+    enrollment.redeem(first.code, "esp32-01", key, "esp32")  # the untouched code still works

@@ -11,6 +11,7 @@ from typing import Any
 
 from edge_agent.crypto import generate_keypair
 from edge_agent.crypto.ed25519 import SigningKey
+from edge_agent.enroll_proof import code_key, code_lookup, normalize_code, request_proof, response_proof
 from edge_agent.protocol import FrameDecoder, decode_message, encode_frame, encode_message, make
 from edge_agent.session import BoardHandshake, Session
 from station.boards.events import BoardOnline
@@ -85,9 +86,15 @@ async def test_a_replayed_sealed_frame_is_dropped_and_counted(tmp_path: Path) ->
         seed, public_key = generate_keypair()
         board = FakeBoard(wire)
         board.send("hello", board_id="sim-1", profile="unix-sim", agent_version="test", proto=1, caps=["heartbeat"])
-        board.send("enroll_request", board_id="sim-1", profile="unix-sim", pubkey=public_key, token=code.code)
+        raw = normalize_code(code.code)
+        assert raw is not None
+        key = code_key(raw)
+        board.send("enroll_request", board_id="sim-1", profile="unix-sim", pubkey=public_key,
+                   lookup=code_lookup(raw), proof=request_proof(key, "sim-1", "unix-sim", public_key))
         enrolled = await board.expect("enroll_response")
         assert enrolled["ok"]
+        assert enrolled["proof"] == response_proof(key, "sim-1", public_key, enrolled["cert"], enrolled["station_id"],
+                                                   enrolled["station_pubkey"])
         challenge = await board.expect("challenge")  # the one sent after enrollment
         handshake = BoardHandshake(SigningKey(seed), "sim-1", enrolled["cert"], enrolled["station_id"],
                                    enrolled["station_pubkey"])
@@ -110,6 +117,36 @@ async def test_a_replayed_sealed_frame_is_dropped_and_counted(tmp_path: Path) ->
         ack = await board.expect("heartbeat_ack", session.open)
         assert ack["seq"] == 3  # the live session went on; seq 1 was acknowledged once only
         assert counters.heartbeats == 2
+    finally:
+        await service.stop()
+        database.close()
+
+
+async def test_an_enroll_request_without_a_proof_of_the_code_is_refused(tmp_path: Path) -> None:
+    wire = MemoryTransport()
+
+    async def opener(url: str) -> BoardTransport:
+        return wire
+
+    database = open_database(tmp_path / "station.db")
+    config = LINK.model_copy(update={"links": [BoardLinkConfig(name="mem", url="tcp://127.0.0.1:9")]})
+    service = BoardService(config, database, EventBus(), tmp_path / "data", opener)
+    await service.start()
+    try:
+        raw = normalize_code(service.create_code(profile="unix-sim").code)
+        assert raw is not None
+        public_key = generate_keypair()[1]
+        board = FakeBoard(wire)
+        board.send("hello", board_id="sim-1", profile="unix-sim", agent_version="test", proto=1, caps=["heartbeat"])
+        # the right lookup, but a proof made for another key: someone replaying a board's request with theirs
+        board.send("enroll_request", board_id="sim-1", profile="unix-sim", pubkey=public_key, lookup=code_lookup(raw),
+                   proof=request_proof(code_key(raw), "sim-1", "unix-sim", generate_keypair()[1]))
+        refused = await board.expect("enroll_response")
+        assert (refused["ok"], refused["reason"]) == (False, "bad_proof") and "proof" not in refused
+        counters = service._sessions[0].counters
+        await eventually(lambda: counters.enrollments_refused == 1, what="the refusal counted")
+        failures = service._trust.enrollment.failures._failures
+        assert [source for _at, source in failures] == ["tcp://127.0.0.1:9"]  # a wrong guess from that link
     finally:
         await service.stop()
         database.close()

@@ -8,6 +8,7 @@ syntax here: no __future__, no typing, no f-string debugging, no dict ordering r
 import hashlib
 import struct
 
+from edge_agent.enroll_proof import code_key, code_lookup, normalize_code, request_proof, response_proof
 from edge_agent.protocol import (
     CERT_UPDATE,
     CHALLENGE,
@@ -57,8 +58,9 @@ SAMPLE_MESSAGES: list[tuple[str, dict[str, Any]]] = [
     (HELLO, {"board_id": "esp32-a1", "profile": "esp32", "agent_version": "0.1.0", "proto": 1,
              "caps": ["telemetry", "files"], "platform": "esp32"}),
     (HELLO_REQUEST, {}),
-    (ENROLL_REQUEST, {"board_id": "esp32-a1", "profile": "esp32", "pubkey": KEY, "token": "K7Q2-9XJ4"}),
-    (ENROLL_RESPONSE, {"ok": True, "cert": b"\x30\x82\x01\x0a", "station_id": "st-1", "station_pubkey": KEY}),
+    (ENROLL_REQUEST, {"board_id": "esp32-a1", "profile": "esp32", "pubkey": KEY, "lookup": KEY[:8], "proof": KEY}),
+    (ENROLL_RESPONSE, {"ok": True, "cert": b"\x30\x82\x01\x0a", "station_id": "st-1", "station_pubkey": KEY,
+                       "proof": KEY}),
     (CHALLENGE, {"nonce": KEY}),
     (CHALLENGE_RESPONSE, {"nonce": KEY, "sig": SIG, "n": 1, "mac": KEY}),
     (HEARTBEAT, {"seq": 42, "uptime_s": 86400, "free_mem": 41234, "battery_mv": 3712,
@@ -96,6 +98,11 @@ FOREIGN_CBOR = [
     "9b0fffffffffffffff", "bb8000000000000000", "1a0001", "0000", "a2616101616102", "6261ff", "a1410001",
     "81" * 17 + "00", "81" * 16 + "00", "62c328", "ff", "",
 ]
+
+# What people type for a code, including what must be refused the same way on both runtimes
+# (the German sharp s upper-cases to "SS" on CPython only).
+TYPED_CODES = ["K7Q2-9XJ4", " k7q2 9xj4 ", "oil2-3456", "ABCD-EFGU", "ABCDEFG", "ABCDEF\u00df", "\u00e9BCD-EFGH", "",
+               "K" * 33]
 
 COBS_INPUTS = [b"", b"\x00", b"\x00\x00", b"\x11\x22\x00\x33", b"\x11\x00\x00\x00",
                bytes(range(1, 255)), bytes(range(0, 255)), bytes(range(1, 256)) + b"\x00" + b"\x01" * 300]
@@ -178,6 +185,17 @@ def message_lines() -> Iterator[str]:
     yield from frame_lines(bodies)
 
 
+def enroll_proof_lines() -> Iterator[str]:
+    for typed in TYPED_CODES:
+        yield "enroll-code " + repr(typed.encode()) + " " + str(normalize_code(typed))
+    code = "K7Q29XJ4"
+    key = code_key(code)
+    yield "enroll-lookup " + code + " " + code_lookup(code).hex()
+    yield "enroll-key " + code + " " + key.hex()
+    yield "enroll-request-proof " + request_proof(key, "esp32-a1", "esp32", KEY).hex()
+    yield "enroll-response-proof " + response_proof(key, "esp32-a1", KEY, b"\x30\x82\x01\x0a", "st-1", SIG[:32]).hex()
+
+
 def frame_lines(bodies: list[bytes]) -> Iterator[str]:
     frames = [encode_frame(body) for body in bodies]
     corrupted = bytearray(frames[1])
@@ -240,7 +258,7 @@ def fuzz_lines(rounds: int = 1500) -> Iterator[str]:
 
 
 def main() -> None:
-    for lines in (cbor_lines(), cobs_lines(), message_lines(), fuzz_lines()):
+    for lines in (cbor_lines(), cobs_lines(), message_lines(), enroll_proof_lines(), fuzz_lines()):
         for line in lines:
             print(line)
 

@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 import psutil  # type: ignore[import-untyped]
 
 from edge_agent.agent.storage import Storage
+from edge_agent.enroll_proof import code_key, normalize_code, response_proof
 from edge_agent.protocol import (
     ENROLL_REQUEST,
     ENROLL_RESPONSE,
@@ -47,6 +48,16 @@ EXIT_WAIT_S = 10.0
 READER_POLL_S = 0.1  # how soon the reader thread notices close()
 STATION_KEY = bytes(range(32))
 CERT = b"test-cert:" + bytes(range(16))
+CODE = "K7Q2-9XJ4"  # the one-time enrollment code every test board gets unless its config says otherwise
+
+
+def enroll_response(request: dict[str, Any], code: str = CODE, cert: bytes = CERT, station_id: str = "st-test",
+                    station_pubkey: bytes = STATION_KEY) -> dict[str, Any]:
+    """The fields of the accepting enroll_response a station that knows `code` sends for `request`."""
+    raw = normalize_code(code)
+    assert raw is not None, f"not an enrollment code: {code!r}"
+    proof = response_proof(code_key(raw), request["board_id"], request["pubkey"], cert, station_id, station_pubkey)
+    return {"ok": True, "cert": cert, "station_id": station_id, "station_pubkey": station_pubkey, "proof": proof}
 
 
 class Board:
@@ -161,8 +172,8 @@ class Board:
         self.start(*extra)
         hello = self.expect("hello")
         if not self.storage.is_enrolled():
-            self.expect(ENROLL_REQUEST)
-            self.send(ENROLL_RESPONSE, ok=True, cert=CERT, station_id="st-test", station_pubkey=STATION_KEY)
+            request = self.expect(ENROLL_REQUEST)
+            self.send(ENROLL_RESPONSE, **enroll_response(request, self.storage.load_config().get("enroll_token", "")))
         return hello
 
 

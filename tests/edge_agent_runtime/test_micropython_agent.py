@@ -16,8 +16,9 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edge_agent.agent import _port
+from edge_agent.enroll_proof import code_key, code_lookup, request_proof
 from edge_agent.protocol import FILE_CHUNK_SIZE, FrameDecoder, decode_message, encode_frame, encode_message, make
-from tests.edge_agent_runtime.board import CERT, HEAPSIZE, STATION_KEY, Board
+from tests.edge_agent_runtime.board import CERT, CODE, HEAPSIZE, STATION_KEY, Board, enroll_response
 
 MakeBoard = Callable[..., Board]
 
@@ -27,7 +28,7 @@ def test_hello_then_enrollment_stores_the_certificate(make_board: MakeBoard) -> 
     board.start()
     hello = board.expect("hello")
     request = board.expect("enroll_request")
-    board.send("enroll_response", ok=True, cert=CERT, station_id="st-1", station_pubkey=STATION_KEY)
+    board.send("enroll_response", **enroll_response(request, station_id="st-1"))
     board.expect("heartbeat")
 
     identity = json.loads((board.state_dir / "identity.json").read_text())
@@ -35,7 +36,10 @@ def test_hello_then_enrollment_stores_the_certificate(make_board: MakeBoard) -> 
     assert hello["board_id"] == identity["board_id"] == request["board_id"]
     assert hello["profile"] == "unix-sim" and hello["proto"] == 1 and "files" in hello["caps"]
     assert request["pubkey"] == public
-    assert request["token"] == "K7Q2-9XJ4"
+    key = code_key("K7Q29XJ4")  # the code itself never crosses the wire, only what it derives
+    assert "token" not in request and b"K7Q2" not in encode_message(request)
+    assert request["lookup"] == code_lookup("K7Q29XJ4")
+    assert request["proof"] == request_proof(key, request["board_id"], "unix-sim", public)
     assert (board.state_dir / "cert.bin").read_bytes() == CERT
     assert (board.state_dir / "station.pub").read_bytes() == STATION_KEY
     assert board.storage.load_station_id() == "st-1"
@@ -47,6 +51,40 @@ def test_hello_then_enrollment_stores_the_certificate(make_board: MakeBoard) -> 
     board.expect("heartbeat")
     again = board.storage.load_identity()
     assert again is not None and again.seed.hex() == identity["seed"]
+
+
+ATTACKER_KEY = bytes(range(100, 132))
+FORGED_RESPONSES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "wrong proof": lambda request: {**enroll_response(request), "proof": bytes(32)},
+    "no proof": lambda request: {k: v for k, v in enroll_response(request).items() if k != "proof"},
+    "station key swapped": lambda request: {**enroll_response(request), "station_pubkey": ATTACKER_KEY},
+    "certificate swapped": lambda request: {**enroll_response(request), "cert": b"forged-cert"},
+    "station id swapped": lambda request: {**enroll_response(request), "station_id": "st-evil"},
+    "answered without the code": lambda request: enroll_response(request, code="ZZZZ-ZZZZ",
+                                                                  station_pubkey=ATTACKER_KEY),
+}
+
+
+def test_a_response_that_does_not_prove_the_code_is_refused(make_board: MakeBoard) -> None:
+    """Someone on the link during enrollment cannot make the board trust another station: a
+    response whose proof does not cover what it carries stores nothing and keeps the code."""
+    board = make_board()
+    for name, forge in FORGED_RESPONSES.items():
+        board.start()
+        board.expect("hello")
+        board.send("enroll_response", **forge(board.expect("enroll_request")))
+        log = board.expect("log", level="warning")
+        assert "could not prove it knows the code" in log["msg"], name
+        board.expect("heartbeat")  # served unenrolled, as after any refusal
+        assert not board.storage.is_enrolled(), name
+        assert board.storage.load_cert() is None and board.storage.load_station_pubkey() is None, name
+        assert board.storage.load_station_id() == "", name
+        assert board.storage.load_config()["enroll_token"] == CODE, name  # kept for the real station
+        board.kill9()
+    board.boot()  # the real station's answer is still accepted
+    assert board.expect("log", level="info")["msg"] == "enrolled with station st-test"
+    assert board.storage.load_cert() == CERT and board.storage.load_station_pubkey() == STATION_KEY
+    assert "enroll_token" not in board.storage.load_config()
 
 
 def test_heartbeats_arrive_on_time_with_counters(make_board: MakeBoard) -> None:
@@ -245,9 +283,9 @@ def test_tcp_transport_reconnects(make_board: MakeBoard) -> None:
         with conn:
             frames = _Frames(conn)
             frames.expect("hello")
-            frames.expect("enroll_request")
-            conn.sendall(encode_frame(encode_message(make("enroll_response", ok=True, cert=CERT,
-                                                          station_pubkey=STATION_KEY))))
+            request = frames.expect("enroll_request")
+            conn.sendall(encode_frame(encode_message(make("enroll_response",
+                                                          **enroll_response(request, station_id="")))))
             assert frames.expect("heartbeat")["counters"]["reconnects"] == 0
         conn, _ = server.accept()  # the agent dials again after its backoff
         with conn:

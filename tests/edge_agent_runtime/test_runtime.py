@@ -19,6 +19,7 @@ from edge_agent.agent.runtime import Agent
 from edge_agent.agent.storage import Storage
 from edge_agent.agent.transport import FdTransport, open_tcp
 from edge_agent.protocol import FrameDecoder, decode_message, encode_frame, encode_message, make
+from tests.edge_agent_runtime.board import CODE, enroll_response
 
 STEP_S = 5.0  # any single expected message
 KEY = bytes(range(32))
@@ -58,6 +59,7 @@ class Harness:
     def __init__(self, tmp_path: Path, **agent_kwargs: Any) -> None:
         self.storage = Storage(str(tmp_path / "state"))
         self.storage.ensure()
+        self.storage.save_config({"enroll_token": CODE})
         self.resets: list[int] = []
         self.reset_seen = asyncio.Event()
         self.board_sock, station_sock = socket.socketpair()
@@ -94,8 +96,8 @@ async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
 
 async def enroll(station: Station) -> dict[str, Any]:
     hello = await station.expect("hello")
-    await station.expect("enroll_request")
-    await station.send("enroll_response", ok=True, cert=b"cert", station_id="st", station_pubkey=KEY)
+    request = await station.expect("enroll_request")
+    await station.send("enroll_response", **enroll_response(request, cert=b"cert", station_id="st", station_pubkey=KEY))
     return hello
 
 

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 
 from edge_agent.agent.link import REHELLO_MIN_INTERVAL_S
-from tests.edge_agent_runtime.board import CERT, STATION_KEY, Board
+from tests.edge_agent_runtime.board import CERT, STATION_KEY, Board, enroll_response
 
 MakeBoard = Callable[..., Board]
 RENEWED = b"renewed-cert:" + bytes(range(24))
@@ -85,7 +85,7 @@ def test_hello_request_during_enrollment_repeats_hello_and_the_request(make_boar
     _wait_until(hello_at + REHELLO_MIN_INTERVAL_S + 0.2)
     board.send("hello_request")
     assert board.expect("hello") == hello
-    assert board.expect("enroll_request") == first  # the same token: it was not used yet
-    board.send("enroll_response", ok=True, cert=CERT, station_id="st-1", station_pubkey=STATION_KEY)
+    assert board.expect("enroll_request") == first  # the same code: it was not used yet
+    board.send("enroll_response", **enroll_response(first, station_id="st-1"))
     board.expect("heartbeat")
     assert board.storage.load_cert() == CERT

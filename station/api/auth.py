@@ -9,7 +9,7 @@ Must not log tokens.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
@@ -51,11 +51,14 @@ def _permissions_of(request: Request, credentials: HTTPAuthorizationCredentials 
     return set(row["permissions"])
 
 
-def require_permission(permission: str) -> Callable[[Request, HTTPAuthorizationCredentials | None], None]:
+def require_permission(
+        permission: str) -> Callable[[Request, HTTPAuthorizationCredentials | None], Awaitable[None]]:
     if permission not in PERMISSIONS and permission != ADMIN:
         raise ValueError(f"unknown permission {permission!r}")
 
-    def check(request: Request, credentials: Credentials) -> None:
+    # async: FastAPI runs a plain `def` dependency in a worker thread, which would query the
+    # station's SQLite connection off the event loop's thread (and start a thread pool for nothing)
+    async def check(request: Request, credentials: Credentials) -> None:
         granted = _permissions_of(request, credentials)
         if ADMIN not in granted and permission not in granted:
             raise HTTPException(status.HTTP_403_FORBIDDEN, detail=f"this token lacks {permission}")

@@ -33,7 +33,7 @@ class ActorIn(BaseModel):
     by: str = Field(default=DEFAULT_ACTOR, description="who acknowledges or resolves")
 
 
-def _alerts(request: Request) -> AlertService:
+async def _alerts(request: Request) -> AlertService:
     service: AlertService = request.app.state.station.alerts
     return service
 

@@ -26,7 +26,7 @@ router = APIRouter(prefix="/apps", tags=["apps"], dependencies=[Depends(require_
 MAX_BUNDLE_BYTES = 17 << 20  # a 16 MiB module with its manifest and signature
 
 
-def _apps(request: Request) -> AppService:
+async def _apps(request: Request) -> AppService:
     service: AppService | None = request.app.state.station.apps
     if service is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail="apps are disabled ([wasm] enabled = false)")

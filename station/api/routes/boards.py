@@ -21,7 +21,7 @@ router = APIRouter(prefix="/boards", tags=["boards"], dependencies=[Depends(requ
 MAX_COMMAND_TIMEOUT_S = 300.0  # a handler on a slow board; longer means the board is gone
 
 
-def _boards(request: Request) -> BoardService:
+async def _boards(request: Request) -> BoardService:
     service: BoardService = request.app.state.station.boards
     return service
 

@@ -22,7 +22,7 @@ class GroupsIn(BaseModel):
     groups: list[str] = Field(max_length=MAX_GROUPS_PER_NODE, description="all of the node's groups")
 
 
-def _presence(request: Request) -> PresenceService:
+async def _presence(request: Request) -> PresenceService:
     service: PresenceService = request.app.state.station.presence
     return service
 

@@ -15,7 +15,7 @@ _HEALTHY = {ServiceState.RUNNING}
 
 
 @router.get("/health")
-def get_health(request: Request) -> dict[str, Any]:
+async def get_health(request: Request) -> dict[str, Any]:
     station = request.app.state.station
     services = {
         service.name: {"state": service.health.state.value, **service.health.detail}

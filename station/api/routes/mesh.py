@@ -35,7 +35,7 @@ class MessageBatchIn(BaseModel):
     messages: list[MessageIn] = Field(max_length=MAX_BATCH)
 
 
-def _mesh(request: Request) -> MeshService:
+async def _mesh(request: Request) -> MeshService:
     service: MeshService = request.app.state.station.mesh
     return service
 

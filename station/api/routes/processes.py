@@ -27,7 +27,7 @@ Create = [Depends(require_permission("processes:create"))]
 Execute = [Depends(require_permission("processes:execute"))]
 
 
-def _engine(request: Request) -> ProcessEngine:
+async def _engine(request: Request) -> ProcessEngine:
     engine: ProcessEngine = request.app.state.station.processes
     return engine
 

@@ -40,7 +40,7 @@ class ZoneChange(BaseModel):
     active: bool | None = None
 
 
-def _zones(request: Request) -> ZoneService:
+async def _zones(request: Request) -> ZoneService:
     service: ZoneService = request.app.state.station.zones
     return service
 

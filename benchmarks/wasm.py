@@ -7,10 +7,11 @@ network; a scratch directory holds the compiled-module cache. Phases and what ea
 1. Instantiate from cache: `WasmRuntime.load` (read the .cwasm and its HMAC sidecar, verify,
    `Module.deserialize`, pre-link with the host API) plus one instantiation in a fresh Store with
    fuel, epoch deadline and memory limit set, against bare `Module.deserialize` of the same bytes
-   (already in memory) plus `Instance` in a fresh Store. Target: ours < 1 ms.
+   (already in memory) plus `Instance` in a fresh Store with the same limits. Target: ours < 1 ms.
 2. Call overhead of a trivial entry point (`noop`: returns 0): `await WasmRuntime.call` against the
-   bare equivalent with the same isolation done synchronously on the calling thread (fresh Store
-   and instance, `alloc`, write the input JSON, call, read the result). Target: ours within 1.5x.
+   bare equivalent with the same isolation done synchronously on the calling thread (fresh Store with
+   the same fuel, epoch deadline and memory limit, fresh instance, `alloc`, write the input JSON, call,
+   read the result). Target: ours within 1.5x. Batches of the two alternate, so load changes hit both.
    Also shown: ours without the thread hop (the synchronous call path the workers run) and a bare
    call of the export on a reused instance (no isolation at all, for scale).
 3. A host function called from wasm in a loop (`clock_ms` 10,000 times per call): ours (capability
@@ -116,29 +117,42 @@ def python_kernel(n: int) -> int:
     return x
 
 
+def batch_us(operation: Callable[[], object], count: int) -> float:
+    """One batch of `count` operations, in microseconds per operation."""
+    started = time.perf_counter()
+    for _ in range(count):
+        operation()
+    return (time.perf_counter() - started) / count * 1e6
+
+
+async def batch_us_async(operation: Callable[[], Any], count: int) -> float:
+    started = time.perf_counter()
+    for _ in range(count):
+        await operation()
+    return (time.perf_counter() - started) / count * 1e6
+
+
 def per_op_us(operation: Callable[[], object], count: int) -> float:
     """Median over REPEATS batches of `count` operations, in microseconds per operation."""
-    samples = []
-    for _ in range(REPEATS):
-        started = time.perf_counter()
-        for _ in range(count):
-            operation()
-        samples.append((time.perf_counter() - started) / count * 1e6)
-    return statistics.median(samples)
+    return statistics.median(batch_us(operation, count) for _ in range(REPEATS))
 
 
-async def per_op_us_async(operation: Callable[[], Any], count: int) -> float:
-    samples = []
+async def interleaved_us(ours: Callable[[], Any], others: dict[str, Callable[[], object]],
+                         count: int) -> dict[str, float]:
+    """Medians over REPEATS rounds, each a batch of `await ours()` then a batch of each of `others`: a change
+    in the machine's load during the run hits every side alike (CI shares this box)."""
+    samples: dict[str, list[float]] = {"ours": [], **{name: [] for name in others}}
     for _ in range(REPEATS):
-        started = time.perf_counter()
-        for _ in range(count):
-            await operation()
-        samples.append((time.perf_counter() - started) / count * 1e6)
-    return statistics.median(samples)
+        samples["ours"].append(await batch_us_async(ours, count))
+        for name, operation in others.items():
+            samples[name].append(batch_us(operation, count))
+    return {name: statistics.median(values) for name, values in samples.items()}
 
 
 def fresh_store(engine: wasmtime.Engine) -> wasmtime.Store:
+    """A Store with the three per-call limits our calls set (fuel, epoch deadline, memory)."""
     store = wasmtime.Store(engine)
+    store.set_limits(memory_size=LIMITS.memory_bytes)
     store.set_fuel(LIMITS.fuel)
     store.set_epoch_deadline(epoch_ticks(LIMITS.timeout_ms))
     return store
@@ -185,9 +199,7 @@ def measure_instantiate(runtime: WasmRuntime, bare: Bare, module: bytes, count: 
 
     def ours() -> None:
         app = runtime.load("bench@1", module, frozenset(CAPABILITIES), LIMITS, host, "bench", 65536, 4)
-        store = fresh_store(runtime.engine)
-        store.set_limits(memory_size=LIMITS.memory_bytes)
-        app.instance_pre.instantiate(store)
+        app.instance_pre.instantiate(fresh_store(runtime.engine))
 
     ours()  # the first load compiles and writes the cache; every timed one is a hit
     ours_us, bare_us = per_op_us(ours, count), per_op_us(bare.deserialize_and_instantiate, count)
@@ -204,12 +216,14 @@ async def measure_calls(runtime: WasmRuntime, bare: Bare, module: bytes, count: 
     noop = instance.exports(store)["noop"]
     assert isinstance(noop, wasmtime.Func)
     payload = {"board": "b1", "values": {"t": 21.5}}
-    ours_us = await per_op_us_async(lambda: runtime.call(app, "noop", payload), count)
-    sync_us = per_op_us(lambda: run_call(runtime.engine, app, "noop", payload), count)
-    bare_us = per_op_us(lambda: bare.isolated_call("noop", payload), count)
+    call = await interleaved_us(lambda: runtime.call(app, "noop", payload), {
+        "sync": lambda: run_call(runtime.engine, app, "noop", payload),
+        "bare": lambda: bare.isolated_call("noop", payload)}, count)
+    ours_us, sync_us, bare_us = call["ours"], call["sync"], call["bare"]
     warm_us = per_op_us(lambda: noop(store, 0, 0), count * 10)
-    host_ours_us = await per_op_us_async(lambda: runtime.call(app, "clock_loop", None), max(3, count // 100))
-    host_bare_us = per_op_us(lambda: bare.isolated_call("clock_loop", None), max(3, count // 100))
+    host = await interleaved_us(lambda: runtime.call(app, "clock_loop", None),
+                                {"bare": lambda: bare.isolated_call("clock_loop", None)}, max(3, count // 100))
+    host_ours_us, host_bare_us = host["ours"], host["bare"]
     return {
         "entry_point": {"ours_us": round(ours_us, 1), "ours_without_thread_hop_us": round(sync_us, 1),
                         "bare_isolated_us": round(bare_us, 1), "bare_reused_instance_us": round(warm_us, 2),

@@ -1,6 +1,6 @@
 """The WebAssembly runtime apps run in: `WasmRuntime` ties one Engine (engine.py), the Linker with every
 host function of API v1 (_hostcalls.py), the compiled-module cache (cache.py) and a bounded pool of
-worker threads together; `load` makes a `LoadedApp` and `call` offloads each call (_call.py) so the event
+worker threads (_workers.py) together; `load` makes a `LoadedApp` and `call` offloads each call (_call.py) so the event
 loop never runs wasm. Owns the Engine, the ticker and the workers; knows nothing of bundles, manifests or
 storage (validate.py and service.py do)."""
 
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ import wasmtime
 
 from station.wasm._call import run_call
 from station.wasm._hostcalls import define_host_functions
+from station.wasm._workers import CallWorkers, WorkersClosed, WorkersFull
 from station.wasm.cache import ModuleCache
 from station.wasm.engine import EpochTicker, ModuleInfo, check_imports, describe, epoch_ticks, new_engine
 from station.wasm.errors import AppBusy, AppCallFailed, InvalidModule
@@ -58,10 +59,9 @@ class WasmRuntime:
         self._linker = wasmtime.Linker(self.engine)
         define_host_functions(self._linker)
         self._ticker = EpochTicker(self.engine)
-        self._executor = ThreadPoolExecutor(max_workers=max_concurrent_calls, thread_name_prefix="wasm-call")
+        self._workers = CallWorkers(max_concurrent_calls, thread_name_prefix="wasm-call")
         self._mesh = MeshRateLimits()
         self._lock = threading.Lock()
-        self._admitted = 0
         self._max_ticks = 1
         self._closed = False
 
@@ -75,7 +75,7 @@ class WasmRuntime:
         for the workers: one blocked in a host function that needs the event loop would deadlock a caller
         on the loop; each traps as soon as it is back in wasm, its deadline already passed."""
         self._closed = True
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._workers.close()
         for _ in range(self._max_ticks):  # every running call's deadline passes now, not in up to 10 s
             self.engine.increment_epoch()
         self._ticker.stop()
@@ -110,26 +110,19 @@ class WasmRuntime:
             raise AppCallFailed(app.app_name, entry_point, "the WebAssembly runtime is closed")
         self.start()
         waiting_limit = self.max_concurrent_calls * (1 + MAX_WAITING_PER_WORKER)
-        with self._lock:
-            if self._admitted >= waiting_limit:
-                raise AppBusy(app.app_name, entry_point, f"{self._admitted} calls already running or waiting")
-            self._admitted += 1
         try:
-            future = self._executor.submit(run_call, self.engine, app, entry_point, payload)
-        except RuntimeError as exc:  # shut down between the check above and here
-            self._release(None)
+            job = self._workers.submit(partial(run_call, self.engine, app, entry_point, payload), waiting_limit)
+        except WorkersFull as exc:
+            raise AppBusy(app.app_name, entry_point, str(exc)) from exc
+        except WorkersClosed as exc:  # closed between the check above and here
             raise AppCallFailed(app.app_name, entry_point, "the WebAssembly runtime is closed") from exc
-        # released when the call ends or is dropped from the queue, not when the awaiting task goes away
-        future.add_done_callback(self._release)
         try:
-            return await asyncio.wrap_future(future)
-        except asyncio.CancelledError as exc:
-            task = asyncio.current_task()
-            if self._closed and future.cancelled() and not (task is not None and task.cancelling()):
-                closed = "the WebAssembly runtime closed before the call ran"
-                raise AppCallFailed(app.app_name, entry_point, closed) from exc
-            raise  # our caller was cancelled: the worker finishes (within the call's deadline) on its own
-
-    def _release(self, _future: object) -> None:
-        with self._lock:
-            self._admitted -= 1
+            return await job.outcome
+        except WorkersClosed as exc:
+            closed = "the WebAssembly runtime closed before the call ran"
+            raise AppCallFailed(app.app_name, entry_point, closed) from exc
+        except asyncio.CancelledError:
+            # our caller was cancelled: a queued call is dropped (and frees its place now); a running one
+            # finishes on its worker (within the call's deadline) on its own
+            self._workers.drop(job)
+            raise

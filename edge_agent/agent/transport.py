@@ -148,6 +148,10 @@ class FdTransport(Transport):
     def __init__(self, in_fd: int, out_fd: int) -> None:
         self._in_fd = in_fd
         self._out_fd = out_fd
+        # Non-blocking, or a write to a link nobody reads (its buffer full) blocks the whole event
+        # loop, watchdog included, forever; read() and write() wait for readiness instead.
+        os.set_blocking(in_fd, False)
+        os.set_blocking(out_fd, False)
 
     async def _ready(self, fd: int, for_write: bool) -> None:
         loop = asyncio.get_running_loop()

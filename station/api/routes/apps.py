@@ -4,6 +4,8 @@ the work; 503 when the station runs with `[wasm] enabled = false`."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
@@ -40,17 +42,22 @@ def _caller(request: Request) -> str:
     return str(getattr(request.state, "token_name", "api"))
 
 
-def _error(exc: AppError) -> HTTPException:
-    if isinstance(exc, AppNotFound | KeyNotFound):
-        return HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc))
-    if isinstance(exc, AppRefused | AppKeyError):
-        return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail={"error": str(exc),
-                                                                             "kind": type(exc).__name__})
-    if isinstance(exc, AppStateError):
-        return HTTPException(status.HTTP_409_CONFLICT, detail=str(exc))
-    if isinstance(exc, AppCallFailed):
-        return HTTPException(status.HTTP_502_BAD_GATEWAY, detail={"error": str(exc), "kind": type(exc).__name__})
-    return HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR, detail=str(exc))
+@contextmanager
+def _http_errors() -> Iterator[None]:
+    try:
+        yield
+    except (AppNotFound, KeyNotFound) as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
+    except (AppRefused, AppKeyError) as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            detail={"error": str(exc), "kind": type(exc).__name__}) from exc
+    except AppStateError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
+    except AppCallFailed as exc:
+        raise HTTPException(status.HTTP_502_BAD_GATEWAY,
+                            detail={"error": str(exc), "kind": type(exc).__name__}) from exc
+    except AppError as exc:
+        raise HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR, detail=str(exc)) from exc
 
 
 # ---- trusted keys (before /{name}: "keys" is not an app)
@@ -69,19 +76,15 @@ async def list_keys(apps: Apps) -> dict[str, Any]:
 @router.post("/keys", status_code=status.HTTP_201_CREATED)
 async def add_key(body: KeyIn, apps: Apps, request: Request) -> dict[str, Any]:
     """Trust apps signed with this key from now on."""
-    try:
+    with _http_errors():
         return apps.keys.add(body.name, body.public_key, _caller(request)).as_dict()
-    except AppError as exc:
-        raise _error(exc) from exc
 
 
 @router.delete("/keys/{key_id}")
 async def remove_key(key_id: str, apps: Apps) -> dict[str, Any]:
     """Stop trusting the key for new deploys (apps already running keep running)."""
-    try:
+    with _http_errors():
         return apps.keys.remove(key_id).as_dict()
-    except AppError as exc:
-        raise _error(exc) from exc
 
 
 # ---- apps
@@ -101,52 +104,40 @@ async def deploy_app(apps: Apps, request: Request) -> dict[str, Any]:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_BUNDLE_BYTES:
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail=f"at most {MAX_BUNDLE_BYTES} bytes")
-    try:
+    with _http_errors():
         return await apps.deploy(await request.body(), _caller(request))
-    except AppError as exc:
-        raise _error(exc) from exc
 
 
 @router.get("/{name}")
 async def show_app(name: str, apps: Apps) -> dict[str, Any]:
-    try:
+    with _http_errors():
         return apps.show(name)
-    except AppError as exc:
-        raise _error(exc) from exc
 
 
 @router.post("/{name}/start")
 async def start_app(name: str, apps: Apps) -> dict[str, Any]:
-    try:
+    with _http_errors():
         return await apps.start_app(name)
-    except AppError as exc:
-        raise _error(exc) from exc
 
 
 @router.post("/{name}/stop")
 async def stop_app(name: str, apps: Apps) -> dict[str, Any]:
-    try:
+    with _http_errors():
         return apps.stop_app(name)
-    except AppError as exc:
-        raise _error(exc) from exc
 
 
 @router.post("/{name}/rollback")
 async def rollback_app(name: str, apps: Apps) -> dict[str, Any]:
     """Run the version that ran before the active one again."""
-    try:
+    with _http_errors():
         return await apps.rollback(name)
-    except AppError as exc:
-        raise _error(exc) from exc
 
 
 @router.delete("/{name}")
 async def remove_app(name: str, apps: Apps) -> dict[str, Any]:
     """Stop the app and forget its versions and key-value store (its history stays)."""
-    try:
+    with _http_errors():
         apps.remove(name)
-    except AppError as exc:
-        raise _error(exc) from exc
     return {"name": name, "removed": True}
 
 
@@ -157,10 +148,8 @@ async def app_logs(name: str, apps: Apps,
                    kind: Annotated[list[str] | None, Query(description="only these kinds (log, deploy, ...)")] = None,
                    ) -> dict[str, Any]:
     """The app's history and log lines, oldest first; pass `last_id` as `after` to follow."""
-    try:
+    with _http_errors():
         entries = apps.history(name, after, limit, tuple(kind or ()))
-    except AppError as exc:
-        raise _error(exc) from exc
     return {"name": name, "entries": entries, "last_id": entries[-1]["id"] if entries else (after or 0)}
 
 
@@ -172,8 +161,6 @@ class CallIn(BaseModel):
 @router.post("/{name}/call")
 async def call_app(name: str, body: CallIn, apps: Apps) -> dict[str, Any]:
     """Call an entry point of a running app; 502 when the call traps or times out (the app stays loaded)."""
-    try:
+    with _http_errors():
         output = await apps.call(name, body.entry_point, body.input)
-    except AppError as exc:
-        raise _error(exc) from exc
     return {"name": name, "entry_point": body.entry_point, "output": output}

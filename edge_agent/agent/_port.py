@@ -85,10 +85,13 @@ def free_mem() -> int:
 
 
 def collect() -> None:
-    """A full collection: on a small heap, garbage left between heartbeats fragments it
-    until a 4 KiB frame no longer fits; collecting once a beat (~1 ms) keeps it whole
-    and makes the reported free_mem the real free heap."""
-    gc.collect()
+    """A full collection on MicroPython: on a small heap, garbage left between heartbeats
+    fragments it until a 4 KiB frame no longer fits; collecting once a beat (~1 ms) keeps it
+    whole and makes the reported free_mem the real free heap. Nothing on CPython, whose
+    free_mem is a stand-in and whose full collection of a large process (an agent inside a
+    test runner) can take longer than a fast heartbeat period and starve the loop."""
+    if IS_MICROPYTHON:
+        gc.collect()
 
 
 def unique_id() -> bytes | None:

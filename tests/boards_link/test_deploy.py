@@ -16,7 +16,9 @@ from edge_agent.protocol import FILE_BEGIN, FILE_CHUNK
 from station.boards import InvalidBoardInput
 from station.boards.errors import BoardNotFound, DeployClosed
 from station.boards.events import BoardDeployFinished, BoardOffline
-from tests.boards_link.conftest import WAIT_S, LinkBoard, Station, enrolled, eventually
+from station.boards.service import BoardService
+from station.bus import EventBus
+from tests.boards_link.conftest import WAIT_S, LinkBoard, Opener, Recorder, Station, enrolled, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -143,3 +145,29 @@ async def test_refusals_are_clear_and_lose_nothing(make_board: MakeBoard, make_s
     good = station.service.deploy_file(board_id, "ok.txt", b"fine", by="test")  # the queue goes on
     assert (await station.recorder.wait_for(BoardDeployFinished, deploy_id=good.id)).state == "done"
     assert _on_board(board, "ok.txt").read_bytes() == b"fine"
+
+
+async def test_a_queued_deploy_survives_a_station_restart(make_board: MakeBoard, make_station: MakeStation,
+                                                          tmp_path: Path) -> None:
+    board, station, board_id = await enrolled(make_board, make_station)
+    mark = station.recorder.mark()
+    board.kill9()
+    await station.recorder.wait_for(BoardOffline, after=mark, board_id=board_id)
+    data = os.urandom(50_000)
+    deploy = station.service.deploy_file(board_id, "apps/queued.bin", data, by="test")
+    await station.service.stop()  # the station goes down with the deploy still queued
+
+    bus = EventBus()
+    recorder = Recorder(bus)
+    opener = Opener()
+    restarted = BoardService(station.service._config, station.database, bus, tmp_path / "data", opener)
+    await restarted.start()
+    try:
+        await eventually(lambda: len(opener.opened) >= 1, what="the link opened again")
+        board.boot()
+        finished = await recorder.wait_for(BoardDeployFinished, deploy_id=deploy.id)
+        assert finished.state == "done"
+        assert _on_board(board, "apps/queued.bin").read_bytes() == data
+        assert restarted.deploys.get(deploy.id).attempts == 1
+    finally:
+        await restarted.stop()

@@ -17,7 +17,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import os
 import time
 from collections import deque
 from collections.abc import Callable
@@ -38,6 +37,7 @@ from station.boards.events import BoardDeployFinished, BoardOnline
 from station.boards.session import BoardSession
 from station.boards.transport import BoardLinkError
 from station.bus import EventBus, Unsubscribe
+from station.files import write_atomic
 from station.store import Database
 from station.store import board_deploys as store
 from station.store.board_deploys import DeployRecord, NewDeploy
@@ -366,9 +366,4 @@ class Deployer:
         if target.exists():
             return
         self._spool.mkdir(parents=True, exist_ok=True)
-        partial = target.with_suffix(".tmp")
-        with open(partial, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(partial, target)
+        write_atomic(target, data)

@@ -11,16 +11,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import os
 import secrets
 import stat
-import tempfile
 import threading
 from importlib.metadata import version
 from pathlib import Path
 
 import wasmtime
 
+from station.files import write_atomic
 from station.wasm.errors import InvalidModule
 
 logger = logging.getLogger(__name__)
@@ -43,20 +42,6 @@ def compile_module(engine: wasmtime.Engine, module: bytes) -> wasmtime.Module:
 
 def _first_line(text: str) -> str:
     return text.strip().splitlines()[0] if text.strip() else "unknown error"
-
-
-def _write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class ModuleCache:
@@ -122,8 +107,8 @@ class ModuleCache:
     def _store(self, artifact: Path, sidecar: Path, serialized: bytes) -> None:
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            _write_atomic(artifact, serialized)
-            _write_atomic(sidecar, self._tag(artifact.name, serialized).encode())
+            write_atomic(artifact, serialized)
+            write_atomic(sidecar, self._tag(artifact.name, serialized).encode())
         except OSError as exc:  # a full or read-only disk costs a recompile next time, nothing more
             logger.warning("compiled module not cached", extra={"entry": artifact.name, "error": str(exc)})
 
@@ -150,5 +135,5 @@ class ModuleCache:
         except FileNotFoundError:
             pass
         key = secrets.token_bytes(KEY_BYTES)
-        _write_atomic(path, key, 0o600)
+        write_atomic(path, key, 0o600)
         return key

@@ -17,7 +17,6 @@ import asyncio
 import hashlib
 import json
 import logging
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from station.boards.events import BoardTelemetry
 from station.bus import EventBus, Unsubscribe
 from station.config import WasmConfig
+from station.files import write_atomic
 from station.services import Service, ServiceState
 from station.store import Database
 from station.store import apps as store
@@ -287,12 +287,7 @@ class AppService(Service):
         target = self._dir / "modules" / f"{bundle.manifest.module_sha256}.wasm"
         if target.exists():
             return
-        partial = target.with_suffix(".tmp")
-        with open(partial, "wb") as handle:
-            handle.write(bundle.module)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(partial, target)
+        write_atomic(target, bundle.module)
 
     def _require(self, name: str) -> store.AppRecord:
         app = store.get_app(self._database, name)

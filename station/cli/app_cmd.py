@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from station.cli.client import ApiClient
-from station.cli.output import Exit, console, emit_json, fail, table
+from station.cli.output import Exit, console, emit_json, fail, local_time, table
 
 app = typer.Typer(help="WebAssembly apps: signed, sandboxed, deployed and run on the station.", no_args_is_help=True)
 keys_app = typer.Typer(help="Signing keys the station trusts for app bundles.", no_args_is_help=True)
@@ -110,7 +109,7 @@ def logs(name: str,
                 if as_json:
                     emit_json(entry)
                 else:
-                    console.print(f"{_when(entry['at'])} {entry['level']:<8} {entry['kind']:<9} "
+                    console.print(f"{local_time(entry['at'])} {entry['level']:<8} {entry['kind']:<9} "
                                   f"{entry['version'] or '':<8} {entry['message']}", markup=False, highlight=False)
             if not follow:
                 return
@@ -174,7 +173,7 @@ def keys_list(as_json: JsonFlag = False, api: ApiOption = None) -> None:
         emit_json(listing)
         return
     table("Trusted keys", ["key id", "name", "added by", "added"], [
-        [k["key_id"], k["name"], k["added_by"], _when(k["added_at"])] for k in listing["keys"]])
+        [k["key_id"], k["name"], k["added_by"], local_time(k["added_at"])] for k in listing["keys"]])
 
 
 @keys_app.command("remove")
@@ -197,9 +196,5 @@ def _print_app(shown: dict[str, Any]) -> None:
     console.print(f"entry points: {', '.join(shown['entry_points'])}; capabilities: "
                   f"{', '.join(shown['capabilities']) or '-'}", markup=False)
     table("Versions", ["version", "state", "signed by", "deployed", "by", "error"], [
-        [v["version"], v["state"], v["key_id"] or "unsigned", _when(v["deployed_at"]), v["deployed_by"],
+        [v["version"], v["state"], v["key_id"] or "unsigned", local_time(v["deployed_at"]), v["deployed_by"],
          v["error"] or ""] for v in shown["versions"]])
-
-
-def _when(stamp: float | None) -> str:
-    return "" if not stamp else datetime.fromtimestamp(stamp).strftime("%Y-%m-%d %H:%M:%S")

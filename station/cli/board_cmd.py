@@ -7,14 +7,13 @@ from __future__ import annotations
 import json
 import time
 import tomllib
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from station.cli.client import ApiClient
-from station.cli.output import Exit, console, emit_json, errors, fail, table
+from station.cli.output import Exit, console, emit_json, errors, fail, local_time, table
 
 app = typer.Typer(help="Microcontroller boards: enrollment, links, commands, simulation.", no_args_is_help=True)
 
@@ -41,7 +40,8 @@ def list_boards(state: Annotated[str | None, typer.Option("--state")] = None,
         emit_json(listing)
         return
     table("Boards", ["id", "profile", "state", "last seen", "agent", "cert until"], [
-        [b["id"], b["profile"], b["state"], _when(b["last_seen"]), b["agent_version"], _when(b["cert_not_after"])]
+        [b["id"], b["profile"], b["state"], local_time(b["last_seen"]), b["agent_version"],
+         local_time(b["cert_not_after"])]
         for b in listing["boards"]])
     table("Links", ["name", "url", "state", "board"], [
         [link.get("name"), link.get("url"), link.get("state"), link.get("board_id")] for link in listing["links"]])
@@ -72,7 +72,7 @@ def enroll(
     if as_json:
         emit_json(code)
     else:
-        console.print(f"{code['code']}  (valid until {_when(code['expires_at'])})", markup=False)
+        console.print(f"{code['code']}  (valid until {local_time(code['expires_at'])})", markup=False)
 
 
 @app.command()
@@ -142,7 +142,7 @@ def _print_line(board_id: str, line: dict[str, Any], as_json: bool) -> None:
     if as_json:
         emit_json({"board_id": board_id, **line})
     else:
-        console.print(f"{_when(line['received_at'])} {line['level']:<8} {line['message']}", markup=False,
+        console.print(f"{local_time(line['received_at'])} {line['level']:<8} {line['message']}", markup=False,
                       highlight=False)
 
 
@@ -197,7 +197,7 @@ def deploys(board_id: str, limit: Annotated[int, typer.Option("--limit", min=1, 
         return
     table("Deploys", ["id", "kind", "what", "state", "sent", "attempts", "created", "error"], [
         [d["id"], d["kind"], d["path"] or ", ".join(sorted(d["config"] or {})), d["state"], f"{d['sent']}/{d['size']}",
-         d["attempts"], _when(d["created_at"]), d["error"] or ""] for d in listing["deploys"]])
+         d["attempts"], local_time(d["created_at"]), d["error"] or ""] for d in listing["deploys"]])
 
 
 @app.command("cancel-deploy")
@@ -252,7 +252,3 @@ def _deploy_line(deploy: dict[str, Any]) -> str:
     elif deploy["error"]:
         line += f": {deploy['error']}"
     return line
-
-
-def _when(stamp: float | None) -> str:
-    return "" if not stamp else datetime.fromtimestamp(stamp).strftime("%Y-%m-%d %H:%M:%S")

@@ -6,6 +6,7 @@ import enum
 import json
 import sys
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, NoReturn
 
 from rich.console import Console
@@ -45,3 +46,8 @@ def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> 
     for row in rows:
         view.add_row(*("" if cell is None else str(cell) for cell in row))
     console.print(view)
+
+
+def local_time(stamp: float | None) -> str:
+    """A Unix time as local "YYYY-MM-DD HH:MM:SS" for tables and log lines; "" for none."""
+    return "" if not stamp else datetime.fromtimestamp(stamp).strftime("%Y-%m-%d %H:%M:%S")

@@ -4,14 +4,13 @@ templates, instantiate, analytics, deactivate."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from station.cli.client import ApiClient, wait_final
-from station.cli.output import Exit, console, emit_json, fail, table
+from station.cli.output import Exit, console, emit_json, fail, local_time, table
 
 app = typer.Typer(help="Firefly processes: automation rules.", no_args_is_help=True)
 
@@ -44,7 +43,7 @@ def list_processes(active_only: Annotated[bool, typer.Option("--active")] = Fals
     table("Processes", ["name", "active", "version", "triggers", "runs", "last run"], [
         [p["name"], "yes" if p["is_active"] else "no", p["version"],
          ", ".join(t["type"] for t in p["definition"]["triggers"]) or "manual",
-         p["execution_count"], _when(p["last_executed"])] for p in listing["processes"]])
+         p["execution_count"], local_time(p["last_executed"])] for p in listing["processes"]])
 
 
 @app.command()
@@ -125,7 +124,7 @@ def runs(process: Annotated[str | None, typer.Argument()] = None,
         return
     table("Executions", ["id", "process", "status", "trigger", "started", "ms", "error"], [
         [e["id"], e.get("process_name", e["process_id"]), e["status"], e["trigger_type"],
-         _when(e["started_at"]), _ms(e["execution_time_ms"]), (e["error_message"] or "")[:60]]
+         local_time(e["started_at"]), _ms(e["execution_time_ms"]), (e["error_message"] or "")[:60]]
         for e in listing["executions"]])
 
 
@@ -206,10 +205,6 @@ def analytics(as_json: JsonFlag = False, api: ApiOption = None) -> None:
                   f"p95 {overview['p95_execution_time_ms']} ms", markup=False)
     for reason in overview["failure_reasons"]:
         console.print(f"  {reason['count']} x {reason['reason']}", markup=False)
-
-
-def _when(stamp: float | None) -> str:
-    return "" if not stamp else datetime.fromtimestamp(stamp).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _ms(value: float | None) -> str:

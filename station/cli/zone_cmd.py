@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 import typer
 
 from station.cli.client import ApiClient
-from station.cli.output import Exit, console, emit_json, fail, table
+from station.cli.output import Exit, console, emit_json, fail, local_time, table
 
 app = typer.Typer(help="Zones (geofences) that mesh nodes enter and leave.", no_args_is_help=True)
 
@@ -140,9 +139,5 @@ def nodes(name: NameArg, as_json: JsonFlag = False, api: ApiOption = None) -> No
         emit_json(found)
         return
     table(f"Nodes in {name}", ["id", "name", "entered at", "position"], [
-        [n["node_id"], n["long_name"], _stamp(n["entered_at"]),
+        [n["node_id"], n["long_name"], local_time(n["entered_at"]),
          "" if n["latitude"] is None else f"{n['latitude']:.5f},{n['longitude']:.5f}"] for n in found])
-
-
-def _stamp(at: float) -> str:
-    return datetime.fromtimestamp(at).strftime("%Y-%m-%d %H:%M:%S")

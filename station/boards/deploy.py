@@ -264,7 +264,7 @@ class Deployer:
     async def _work(self, board_id: str) -> None:
         wakeup = self._wakeups.setdefault(board_id, asyncio.Event())
         while True:
-            pending = [deploy for deploy in store.list_open(self._database) if deploy.board_id == board_id]
+            pending = store.list_open(self._database, board_id)
             if not pending:
                 self._workers.pop(board_id, None)
                 return

@@ -82,10 +82,11 @@ def list_for_board(database: Database, board_id: str, limit: int) -> list[Deploy
     return [DeployRecord.from_row(row) for row in rows]
 
 
-def list_open(database: Database) -> list[DeployRecord]:
-    """Every queued or sending deploy, oldest first: the order they are sent in."""
+def list_open(database: Database, board_id: str | None = None) -> list[DeployRecord]:
+    """Every queued or sending deploy (of one board), oldest first: the order they are sent in."""
     rows = database.connection.execute(
-        "SELECT * FROM board_deploys WHERE state IN ('queued', 'sending') ORDER BY created_at, id")
+        "SELECT * FROM board_deploys WHERE state IN ('queued', 'sending') AND (? IS NULL OR board_id = ?)"
+        " ORDER BY created_at, id", (board_id, board_id))
     return [DeployRecord.from_row(row) for row in rows]
 
 

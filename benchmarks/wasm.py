@@ -8,14 +8,17 @@ network; a scratch directory holds the compiled-module cache. Phases and what ea
    `Module.deserialize`, pre-link with the host API) plus one instantiation in a fresh Store with
    fuel, epoch deadline and memory limit set, against bare `Module.deserialize` of the same bytes
    (already in memory) plus `Instance` in a fresh Store with the same limits. Target: ours < 1 ms.
-2. Call overhead of a trivial entry point (`noop`: returns 0): `await WasmRuntime.call` against the
-   bare equivalent with the same isolation done synchronously on the calling thread (fresh Store with
-   the same fuel, epoch deadline and memory limit, fresh instance, `alloc`, write the input JSON, call,
-   read the result). Target: ours within 1.5x. Batches of the two alternate, so load changes hit both.
-   Also shown: ours without the thread hop (the synchronous call path the workers run) and a bare
-   call of the export on a reused instance (no isolation at all, for scale).
-3. A host function called from wasm in a loop (`clock_ms` 10,000 times per call): ours (capability
-   check, per-call context) against bare wasmtime with a plain Python callback.
+2. Call overhead of a trivial entry point (`noop`: returns 0): `await WasmRuntime.call` against bare
+   wasmtime doing the same isolation (fresh Store with the same fuel, epoch deadline and memory limit,
+   fresh instance, `alloc`, write the input JSON, call, read the result) off the event loop the way an
+   asyncio program does it (`loop.run_in_executor` on a one-thread pool). The issue requires calls off
+   the event loop, so that is the baseline for the overhead our layer adds. Target: ours within 1.5x.
+   Batches alternate, so load changes hit every side. Also shown: the same bare call done inline on
+   the loop's thread (what a station may not do: ours against it is the price of the thread hop), ours
+   without the hop (the synchronous path a worker runs), and the export on a reused instance.
+3. Host-call overhead: a host function called from wasm in a loop (`clock_ms` 10,000 times per call):
+   ours (capability check, per-call context) against bare wasmtime with a plain Python callback.
+   Target: ours within 1.5x.
 4. A compute kernel: an FNV-style hash over the integers 0..n-1 in wasm (through `WasmRuntime.call`,
    fuel metered) against the same loop in pure Python.
 
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import hashlib
 import json
 import os
@@ -137,14 +141,15 @@ def per_op_us(operation: Callable[[], object], count: int) -> float:
     return statistics.median(batch_us(operation, count) for _ in range(REPEATS))
 
 
-async def interleaved_us(ours: Callable[[], Any], others: dict[str, Callable[[], object]],
+async def interleaved_us(awaited: dict[str, Callable[[], Any]], inline: dict[str, Callable[[], object]],
                          count: int) -> dict[str, float]:
-    """Medians over REPEATS rounds, each a batch of `await ours()` then a batch of each of `others`: a change
-    in the machine's load during the run hits every side alike (CI shares this box)."""
-    samples: dict[str, list[float]] = {"ours": [], **{name: [] for name in others}}
+    """Medians over REPEATS rounds, each a batch of every `awaited` operation then of every `inline` one: a
+    change in the machine's load during the run hits every side alike (CI shares this box)."""
+    samples: dict[str, list[float]] = {name: [] for name in (*awaited, *inline)}
     for _ in range(REPEATS):
-        samples["ours"].append(await batch_us_async(ours, count))
-        for name, operation in others.items():
+        for name, awaitable in awaited.items():
+            samples[name].append(await batch_us_async(awaitable, count))
+        for name, operation in inline.items():
             samples[name].append(batch_us(operation, count))
     return {name: statistics.median(values) for name, values in samples.items()}
 
@@ -216,22 +221,29 @@ async def measure_calls(runtime: WasmRuntime, bare: Bare, module: bytes, count: 
     noop = instance.exports(store)["noop"]
     assert isinstance(noop, wasmtime.Func)
     payload = {"board": "b1", "values": {"t": 21.5}}
-    call = await interleaved_us(lambda: runtime.call(app, "noop", payload), {
-        "sync": lambda: run_call(runtime.engine, app, "noop", payload),
-        "bare": lambda: bare.isolated_call("noop", payload)}, count)
-    ours_us, sync_us, bare_us = call["ours"], call["sync"], call["bare"]
+    loop = asyncio.get_running_loop()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="bare-wasm") as pool:
+        call = await interleaved_us(
+            {"ours": lambda: runtime.call(app, "noop", payload),
+             "bare_offloaded": lambda: loop.run_in_executor(pool, bare.isolated_call, "noop", payload)},
+            {"sync": lambda: run_call(runtime.engine, app, "noop", payload),
+             "bare_inline": lambda: bare.isolated_call("noop", payload)}, count)
+        host = await interleaved_us(
+            {"ours": lambda: runtime.call(app, "clock_loop", None),
+             "bare": lambda: loop.run_in_executor(pool, bare.isolated_call, "clock_loop", None)},
+            {}, max(3, count // 100))
     warm_us = per_op_us(lambda: noop(store, 0, 0), count * 10)
-    host = await interleaved_us(lambda: runtime.call(app, "clock_loop", None),
-                                {"bare": lambda: bare.isolated_call("clock_loop", None)}, max(3, count // 100))
-    host_ours_us, host_bare_us = host["ours"], host["bare"]
+    ours_us, offloaded_us, inline_us, sync_us = call["ours"], call["bare_offloaded"], call["bare_inline"], call["sync"]
     return {
-        "entry_point": {"ours_us": round(ours_us, 1), "ours_without_thread_hop_us": round(sync_us, 1),
-                        "bare_isolated_us": round(bare_us, 1), "bare_reused_instance_us": round(warm_us, 2),
-                        "ratio": round(ours_us / bare_us, 2),
-                        "ratio_without_thread_hop": round(sync_us / bare_us, 2)},
-        "host_function": {"ours_us_per_host_call": round(host_ours_us / HOST_LOOP, 3),
-                          "bare_us_per_host_call": round(host_bare_us / HOST_LOOP, 3),
-                          "ratio": round(host_ours_us / host_bare_us, 2)},
+        "entry_point": {"ours_us": round(ours_us, 1), "bare_offloaded_us": round(offloaded_us, 1),
+                        "ratio": round(ours_us / offloaded_us, 2),
+                        "bare_inline_us": round(inline_us, 1), "ratio_to_inline": round(ours_us / inline_us, 2),
+                        "ours_without_thread_hop_us": round(sync_us, 1),
+                        "ratio_without_thread_hop": round(sync_us / inline_us, 2),
+                        "bare_reused_instance_us": round(warm_us, 2)},
+        "host_function": {"ours_us_per_host_call": round(host["ours"] / HOST_LOOP, 3),
+                          "bare_us_per_host_call": round(host["bare"] / HOST_LOOP, 3),
+                          "ratio": round(host["ours"] / host["bare"], 2)},
     }
 
 
@@ -267,9 +279,11 @@ async def run(quick: bool) -> dict[str, Any]:
             report["kernel"] = await measure_kernel(runtime, module, QUICK_KERNEL_N if quick else KERNEL_N)
         finally:
             runtime.close()
-    report["targets"] = {"instantiate_ms_max": TARGET_INSTANTIATE_MS, "call_ratio_max": TARGET_CALL_RATIO}
+    report["targets"] = {"instantiate_ms_max": TARGET_INSTANTIATE_MS, "call_ratio_max": TARGET_CALL_RATIO,
+                         "host_call_ratio_max": TARGET_CALL_RATIO}
     report["pass"] = {"instantiate": report["instantiate"]["ours_ms"] < TARGET_INSTANTIATE_MS,
-                      "call_ratio": report["entry_point"]["ratio"] <= TARGET_CALL_RATIO}
+                      "call_ratio": report["entry_point"]["ratio"] <= TARGET_CALL_RATIO,
+                      "host_call_ratio": report["host_function"]["ratio"] <= TARGET_CALL_RATIO}
     return report
 
 
@@ -281,12 +295,13 @@ def summary(report: dict[str, Any]) -> str:
         f"{report['cpus']} CPUs",
         f"  instantiate from cache  ours {inst['ours_ms']} ms  bare deserialize+instance {inst['bare_ms']} ms  "
         f"ratio {inst['ratio']} (target ours < {TARGET_INSTANTIATE_MS:g} ms) {ok['instantiate']}",
-        f"  trivial entry point     ours {call['ours_us']} us  bare isolated {call['bare_isolated_us']} us  "
+        f"  trivial entry point     ours {call['ours_us']} us  bare off the loop {call['bare_offloaded_us']} us  "
         f"ratio {call['ratio']} (target <= {TARGET_CALL_RATIO}) {ok['call_ratio']}",
-        f"                          ours without the thread hop {call['ours_without_thread_hop_us']} us "
+        f"                          bare inline on the loop {call['bare_inline_us']} us (ours to it "
+        f"{call['ratio_to_inline']}: the thread hop), ours without the hop {call['ours_without_thread_hop_us']} us "
         f"(ratio {call['ratio_without_thread_hop']}), bare reused instance {call['bare_reused_instance_us']} us",
         f"  host function call      ours {host['ours_us_per_host_call']} us  bare {host['bare_us_per_host_call']} us"
-        f"  ratio {host['ratio']}",
+        f"  ratio {host['ratio']} (target <= {TARGET_CALL_RATIO}) {ok['host_call_ratio']}",
         f"  compute kernel n={kernel['n']}  wasm {kernel['wasm_ms']} ms  python {kernel['python_ms']} ms  "
         f"speedup {kernel['speedup']}x",
     ])

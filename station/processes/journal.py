@@ -2,6 +2,12 @@
 commits everything queued since the last one. Each awaiting writer knows its rows are durable
 when it resumes, yet a burst of steps costs one fsync, not one per step.
 
+The journal has its own SQLite connection. A batch's statements run on the event loop (fast, and no
+thread has to win the GIL back for each one); its COMMIT, which waits for the disk, runs on the
+journal's thread, so the event loop keeps serving events, boards and the API meanwhile (an SD card's
+fsync can take tens of milliseconds) and the next batch gathers. One batch is in flight at a time,
+so batches commit in the order they were queued.
+
 Owns the write path of executions; must not decide what is written.
 """
 
@@ -11,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from station.store import Database
@@ -18,11 +25,13 @@ from station.store import Database
 logger = logging.getLogger(__name__)
 
 Statement = tuple[str, Sequence[Any] | dict[str, Any]]
+Batch = tuple[list[Statement], list[asyncio.Future[None]]]
 
 
 class Journal:
     def __init__(self, database: Database) -> None:
         self._database = database
+        self._writer: Database | None = None  # opened on the journal's thread by its first batch
         self._batch: list[Statement] = []
         self._waiters: list[asyncio.Future[None]] = []
         self._wake = asyncio.Event()
@@ -43,34 +52,95 @@ class Journal:
         self._wake.set()
 
     async def run(self) -> None:
+        """Commit batches until cancelled; then commit what is queued (and in flight) before returning."""
+        thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="process-journal")
+        in_flight: tuple[Future[None], Batch] | None = None
         try:
             while True:
                 await self._wake.wait()
                 self._wake.clear()
                 await asyncio.sleep(0)  # let every runnable writer join this batch
+                batch = self._take()
+                if batch is None:
+                    continue
+                error: Exception | None = None
                 try:
-                    self.flush()
-                except Exception:
+                    self._execute(batch[0])
+                    in_flight = (thread.submit(self._writer_database().commit), batch)
+                    await asyncio.wrap_future(in_flight[0])
+                    self._count(batch[0])
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    error = exc
                     logger.exception("journal batch failed; its writers were told")
+                in_flight = None
+                _settle(batch[1], error)
         finally:
-            self.flush()
+            self._finish(thread, in_flight)
 
-    def flush(self) -> None:
+    def _take(self) -> Batch | None:
         batch, waiters = self._batch, self._waiters
         if not batch and not waiters:
-            return
+            return None
         self._batch, self._waiters = [], []
+        return batch, waiters
+
+    def _writer_database(self) -> Database:
+        if self._writer is None:
+            self._writer = self._database.open_writer()
+        return self._writer
+
+    def _execute(self, statements: list[Statement]) -> None:
+        """Begin the batch's transaction and run its statements (on the event loop); the caller commits."""
+        writer = self._writer_database()
+        writer.begin()
         try:
-            with self._database.transaction() as db:
-                for sql, params in batch:
-                    db.execute(sql, params)
-        except Exception as exc:
-            for waiter in waiters:
-                if not waiter.done():
-                    waiter.set_exception(exc)
+            for sql, params in statements:
+                writer.connection.execute(sql, params)
+        except BaseException:
+            writer.rollback()
             raise
+
+    def _count(self, statements: list[Statement]) -> None:
         self.commits += 1
-        self.statements += len(batch)
-        for waiter in waiters:
-            with contextlib.suppress(asyncio.InvalidStateError):
+        self.statements += len(statements)
+
+    def _finish(self, thread: ThreadPoolExecutor, in_flight: tuple[Future[None], Batch] | None) -> None:
+        """Shutdown: the batch in flight lands, then what is still queued, then the connection closes."""
+        if in_flight is not None:
+            job, (statements, waiters) = in_flight
+            try:
+                job.result()
+            except Exception as exc:
+                logger.exception("journal batch failed at shutdown")
+                _settle(waiters, exc)
+            else:
+                self._count(statements)
+                _settle(waiters, None)
+        thread.shutdown(wait=True)
+        rest = self._take()
+        if rest is not None:
+            try:
+                self._execute(rest[0])
+                self._writer_database().commit()
+            except Exception as exc:
+                logger.exception("journal batch failed at shutdown")
+                _settle(rest[1], exc)
+            else:
+                self._count(rest[0])
+                _settle(rest[1], None)
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
+def _settle(waiters: list[asyncio.Future[None]], error: BaseException | None) -> None:
+    for waiter in waiters:
+        if waiter.done():
+            continue
+        with contextlib.suppress(RuntimeError):  # its loop is closed: nobody waits any more
+            if error is None:
                 waiter.set_result(None)
+            else:
+                waiter.set_exception(error)

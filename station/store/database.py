@@ -59,20 +59,41 @@ def migrations() -> list[tuple[int, str, str]]:
 class Database:
     """One connection, owned by the event loop's thread. Writes are short transactions."""
 
-    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
+    def __init__(self, connection: sqlite3.Connection, path: Path, synchronous: str = "FULL") -> None:
         self.connection = connection
         self.path = path
+        self.synchronous = synchronous
+
+    def open_writer(self) -> Database:
+        """A second connection to the same (already migrated) file with the same settings, for one other
+        thread that writes (the process journal): its commits then wait for the disk off the event loop."""
+        return Database(_connect(self.path, self.synchronous), self.path, self.synchronous)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        connection = self.connection
-        connection.execute("BEGIN IMMEDIATE")
+        self.begin()
         try:
-            yield connection
+            yield self.connection
         except BaseException:
-            connection.execute("ROLLBACK")
+            self.rollback()
             raise
-        connection.execute("COMMIT")
+        self.commit()
+
+    def begin(self) -> None:
+        """Start a write transaction (waits up to BUSY_TIMEOUT_MS for another connection's)."""
+        self.connection.execute("BEGIN IMMEDIATE")
+
+    def commit(self) -> None:
+        """Commit, waiting for the disk; on failure the transaction is rolled back and the error raised."""
+        try:
+            self.connection.execute("COMMIT")
+        except BaseException:
+            self.rollback()
+            raise
+
+    def rollback(self) -> None:
+        if self.connection.in_transaction:  # SQLite may have rolled back on its own (a full disk)
+            self.connection.execute("ROLLBACK")
 
     def schema_version(self) -> int:
         return int(self.connection.execute("PRAGMA user_version").fetchone()[0])
@@ -87,15 +108,19 @@ def open_database(path: Path, synchronous: str = "FULL") -> Database:
     if path.exists():
         _check_existing(path, latest)
     path.parent.mkdir(parents=True, exist_ok=True)
+    database = Database(_connect(path, synchronous), path, synchronous)
+    _migrate(database, known)
+    return database
+
+
+def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
     connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     connection.row_factory = sqlite3.Row
     connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     connection.execute("PRAGMA journal_mode = WAL")
     connection.execute(f"PRAGMA synchronous = {synchronous}")
     connection.execute("PRAGMA foreign_keys = ON")
-    database = Database(connection, path)
-    _migrate(database, known)
-    return database
+    return connection
 
 
 def _check_existing(path: Path, latest: int) -> None:

@@ -1,0 +1,127 @@
+"""The process journal's group commit: a slow disk must not stall the event loop, a write returns only
+once its rows are committed, a failed commit reaches its writers, and shutdown commits what is queued."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from station.processes.journal import Journal
+from station.store import Database
+from station.store.database import open_database
+
+SLOW_COMMIT_S = 0.4  # an SD card under load can take this long for one fsync
+INSERT = "INSERT INTO journal_probe (value) VALUES (?)"
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Iterator[Database]:
+    db = open_database(tmp_path / "station.db")
+    db.connection.execute("CREATE TABLE journal_probe (value TEXT NOT NULL)")
+    yield db
+    db.close()
+
+
+def committed_values(path: Path) -> list[str]:
+    """What another connection sees: only committed rows."""
+    with sqlite3.connect(path) as reader:
+        return [row[0] for row in reader.execute("SELECT value FROM journal_probe ORDER BY rowid")]
+
+
+def slow_writer_commits(monkeypatch: pytest.MonkeyPatch, seconds: float) -> list[int]:
+    """Make the journal's commits take `seconds` (as a slow fsync would); returns the committing threads."""
+    threads: list[int] = []
+    open_writer = Database.open_writer
+
+    def slow_open_writer(self: Database) -> Database:
+        writer = open_writer(self)
+        commit = writer.commit
+
+        def slow_commit() -> None:
+            threads.append(threading.get_ident())
+            time.sleep(seconds)
+            commit()
+
+        writer.commit = slow_commit  # type: ignore[method-assign]
+        return writer
+
+    monkeypatch.setattr(Database, "open_writer", slow_open_writer)
+    return threads
+
+
+async def test_a_slow_commit_does_not_stall_the_event_loop(database: Database,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    committing_threads = slow_writer_commits(monkeypatch, SLOW_COMMIT_S)
+    journal = Journal(database)
+    runner = asyncio.create_task(journal.run())
+    lags: list[float] = []
+
+    async def tick() -> None:
+        while True:
+            started = time.monotonic()
+            await asyncio.sleep(0.005)
+            lags.append(time.monotonic() - started - 0.005)
+
+    ticker = asyncio.create_task(tick())
+    try:
+        started = time.monotonic()
+        await journal.write((INSERT, ("first",)))
+        waited = time.monotonic() - started
+        assert committed_values(database.path) == ["first"]  # durable when write() returns, not before
+    finally:
+        ticker.cancel()
+        runner.cancel()
+        await asyncio.gather(ticker, runner, return_exceptions=True)
+    assert waited >= SLOW_COMMIT_S
+    assert committing_threads and threading.get_ident() not in committing_threads
+    assert len(lags) > 20 and max(lags) < SLOW_COMMIT_S / 2, f"the loop stalled {max(lags):.3f} s"
+
+
+async def test_writes_queued_during_a_commit_form_the_next_batch(database: Database,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    slow_writer_commits(monkeypatch, 0.1)
+    journal = Journal(database)
+    runner = asyncio.create_task(journal.run())
+    try:
+        first = asyncio.create_task(journal.write((INSERT, ("a",))))
+        await asyncio.sleep(0.03)  # "a" is committing now
+        rest = [asyncio.create_task(journal.write((INSERT, (value,)))) for value in "bcd"]
+        await asyncio.gather(first, *rest)
+    finally:
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+    assert committed_values(database.path) == ["a", "b", "c", "d"]
+    assert journal.commits == 2  # b, c and d waited together for one fsync
+
+
+async def test_a_failed_batch_reaches_its_writers_and_the_next_batch_commits(database: Database) -> None:
+    journal = Journal(database)
+    runner = asyncio.create_task(journal.run())
+    try:
+        with pytest.raises(sqlite3.IntegrityError):
+            await journal.write((INSERT, ("kept out",)), (INSERT, (None,)))  # NOT NULL: the batch fails whole
+        await journal.write((INSERT, ("after",)))
+    finally:
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+    assert committed_values(database.path) == ["after"]
+
+
+async def test_stopping_commits_what_is_queued_and_in_flight(database: Database,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    slow_writer_commits(monkeypatch, 0.1)
+    journal = Journal(database)
+    runner = asyncio.create_task(journal.run())
+    in_flight = asyncio.create_task(journal.write((INSERT, ("in flight",))))
+    await asyncio.sleep(0.03)
+    journal.write_soon((INSERT, ("queued",)))
+    runner.cancel()
+    await asyncio.gather(runner, return_exceptions=True)
+    await in_flight  # its writer was told: committed
+    assert committed_values(database.path) == ["in flight", "queued"]

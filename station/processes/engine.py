@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import json
 import logging
 import time
 from datetime import UTC, datetime
@@ -35,7 +34,7 @@ from station.processes.scheduler import Scheduler
 from station.processes.triggers import EVENT_TRIGGERS, MANUAL, MQTT, SCHEDULE, matches
 from station.services import Service, ServiceState
 from station.store import processes as store
-from station.store.database import new_id
+from station.store.database import new_id, to_json
 
 if TYPE_CHECKING:
     from station.daemon import Station
@@ -253,7 +252,8 @@ class ProcessEngine(Service):
             status, error = "failed", f"engine error: {type(exc).__name__}: {exc}"
         elapsed_ms = (time.monotonic() - started) * 1000
         await self.journal.write(
-            *store.finish_execution_sql(run.id, status, error, time.time(), elapsed_ms, run.steps_completed)
+            *store.finish_execution_sql(run.id, run.process_id, status, error, time.time(), elapsed_ms,
+                                       run.steps_completed)
         )
         self._runs.pop(run.id, None)
         if run.done is not None and not run.done.done():
@@ -428,13 +428,19 @@ def _trace_of(compiled: Any, context: dict[str, Any], now: datetime) -> Any:
 
 
 def _json_event(value: Any) -> str:
+    """JSON of a trigger event or trace, its strings cut to a preview (only when there is a long one)."""
+    limit = EVENT_PREVIEW_CHARS * 20
+    text = to_json(value)
+    if len(text) <= limit:  # no string in it can be longer than the whole
+        return text
+
     def shorten(item: Any) -> Any:
-        if isinstance(item, str) and len(item) > EVENT_PREVIEW_CHARS * 20:
-            return item[: EVENT_PREVIEW_CHARS * 20] + "..."
+        if isinstance(item, str) and len(item) > limit:
+            return item[:limit] + "..."
         if isinstance(item, dict):
             return {key: shorten(inner) for key, inner in item.items()}
         if isinstance(item, list):
             return [shorten(inner) for inner in item]
         return item
 
-    return json.dumps(shorten(value), default=str)
+    return to_json(shorten(value))

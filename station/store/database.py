@@ -6,13 +6,16 @@ Owns the connection and transactions; must not know any table (the table-group m
 
 from __future__ import annotations
 
+import json
+import os
 import sqlite3
+import threading
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 BUSY_TIMEOUT_MS = 5000  # a CLI reading the database may hold a read lock briefly
 
@@ -36,9 +39,44 @@ class DatabaseTooNew(StoreError):
         self.path, self.found, self.known = path, found, known
 
 
+class _Entropy:
+    """os.urandom fetched 4 KiB at a time: one getrandom call per id cost as much as the rest of an id.
+    Thread-safe; a forked child starts with fresh bytes (never the parent's)."""
+
+    SIZE = 4096
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._buffer, self._offset = b"", 0
+        os.register_at_fork(after_in_child=self._forget)
+
+    def hex8(self) -> str:
+        with self._lock:
+            if self._offset + 8 > len(self._buffer):
+                self._buffer, self._offset = os.urandom(self.SIZE), 0
+            start = self._offset
+            self._offset += 8
+            return self._buffer[start:start + 8].hex()
+
+    def _forget(self) -> None:
+        self._lock = threading.Lock()
+        self._buffer, self._offset = b"", 0
+
+
+_ENTROPY = _Entropy()
+
+
 def new_id() -> str:
     """Stable, sortable record id (time-ordered UUID-like hex), safe to sync to the central vault."""
-    return f"{time.time_ns():016x}{uuid.uuid4().hex[:16]}"
+    return f"{time.time_ns():016x}{_ENTROPY.hex8()}"
+
+
+_JSON = json.JSONEncoder(default=str)  # one encoder: json.dumps(default=...) builds a new one per call
+
+
+def to_json(value: Any) -> str:
+    """Compact-enough JSON for a stored column; what JSON cannot hold is stored as its str()."""
+    return _JSON.encode(value)
 
 
 def now() -> float:

@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from station.store.database import Database, new_id, now
+from station.store.database import Database, new_id, now, to_json
 
 FINAL = ("completed", "failed", "skipped", "timeout")
 
 
 def _json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, default=str)
+    return None if value is None else to_json(value)
 
 
 # ---- definitions ---------------------------------------------------------------------
@@ -127,14 +127,14 @@ def insert_execution_sql(row: dict[str, Any]) -> tuple[str, dict[str, Any]]:
             row)
 
 
-def finish_execution_sql(execution_id: str, status: str, error: str | None, at: float,
+def finish_execution_sql(execution_id: str, process_id: str, status: str, error: str | None, at: float,
                          elapsed_ms: float, steps_completed: int) -> list[tuple[str, Any]]:
     return [
         ("UPDATE process_executions SET status = ?, error_message = ?, completed_at = ?,"
          " execution_time_ms = ?, steps_completed = ? WHERE id = ?",
          (status, error, at, elapsed_ms, steps_completed, execution_id)),
-        ("UPDATE processes SET execution_count = execution_count + 1, last_executed = ?"
-         " WHERE id = (SELECT process_id FROM process_executions WHERE id = ?)", (at, execution_id)),
+        ("UPDATE processes SET execution_count = execution_count + 1, last_executed = ? WHERE id = ?",
+         (at, process_id)),
     ]
 
 

@@ -34,8 +34,9 @@ def committed_values(path: Path) -> list[str]:
         return [row[0] for row in reader.execute("SELECT value FROM journal_probe ORDER BY rowid")]
 
 
-def slow_writer_commits(monkeypatch: pytest.MonkeyPatch, seconds: float) -> list[int]:
-    """Make the journal's commits take `seconds` (as a slow fsync would); returns the committing threads."""
+def slow_writer_commits(monkeypatch: pytest.MonkeyPatch, seconds: float, fast_first: int = 0) -> list[int]:
+    """Make the journal's commits take `seconds` (as a slow fsync would), after `fast_first` quick ones;
+    returns the threads that committed."""
     threads: list[int] = []
     open_writer = Database.open_writer
 
@@ -45,7 +46,8 @@ def slow_writer_commits(monkeypatch: pytest.MonkeyPatch, seconds: float) -> list
 
         def slow_commit() -> None:
             threads.append(threading.get_ident())
-            time.sleep(seconds)
+            if len(threads) > fast_first:
+                time.sleep(seconds)
             commit()
 
         writer.commit = slow_commit  # type: ignore[method-assign]
@@ -81,6 +83,34 @@ async def test_a_slow_commit_does_not_stall_the_event_loop(database: Database,
     assert waited >= SLOW_COMMIT_S
     assert committing_threads and threading.get_ident() not in committing_threads
     assert len(lags) > 20 and max(lags) < SLOW_COMMIT_S / 2, f"the loop stalled {max(lags):.3f} s"
+
+
+async def test_a_disk_that_turns_slow_stalls_the_loop_once_then_commits_move_off_it(
+        database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    committing_threads = slow_writer_commits(monkeypatch, SLOW_COMMIT_S, fast_first=3)
+    journal = Journal(database)
+    runner = asyncio.create_task(journal.run())
+    lags: list[float] = []
+
+    async def tick() -> None:
+        while True:
+            started = time.monotonic()
+            await asyncio.sleep(0.005)
+            lags.append(time.monotonic() - started - 0.005)
+
+    ticker = asyncio.create_task(tick())
+    try:
+        for index in range(6):
+            await journal.write((INSERT, (str(index),)))
+    finally:
+        ticker.cancel()
+        runner.cancel()
+        await asyncio.gather(ticker, runner, return_exceptions=True)
+    assert committed_values(database.path) == [str(index) for index in range(6)]
+    loop_thread = threading.get_ident()
+    assert loop_thread in committing_threads[1:4]  # a fast disk: commits on the loop
+    assert loop_thread not in committing_threads[4:]  # the first slow one moved the rest to the journal's thread
+    assert len([lag for lag in lags if lag > SLOW_COMMIT_S / 2]) <= 1, f"the loop stalled: {sorted(lags)[-3:]}"
 
 
 async def test_writes_queued_during_a_commit_form_the_next_batch(database: Database,

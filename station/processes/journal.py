@@ -6,10 +6,10 @@ The journal has its own SQLite connection. A batch's statements run on the event
 thread has to win the GIL back for each one). Its COMMIT waits for the disk: on a slow disk (an SD
 card's fsync can take tens of milliseconds) it runs on the journal's thread, so the event loop keeps
 serving events, boards and the API meanwhile and the next batch gathers; on a fast disk it runs on
-the loop, since the answer would come back through the end of a busy loop's queue later than the
-commit takes (fewer, longer rounds: runs in parallel mode wait longer for each step). Which one is
-decided by how long the last commit took. One batch is in flight at a time, so batches commit in
-the order they were queued.
+the loop, where it costs less than the trip through a busy loop's queue that the thread's answer
+takes (a burst then settles into fewer, larger rounds, with longer stalls of the loop). The disk is
+timed once at start (station.files.fsync_seconds). One batch is in flight at a time, so batches
+commit in the order they were queued.
 
 Owns the write path of executions; must not decide what is written.
 """
@@ -19,27 +19,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from station.files import fsync_seconds
 from station.store import Database
 
 logger = logging.getLogger(__name__)
 
 Statement = tuple[str, Sequence[Any] | dict[str, Any]]
-SLOW_COMMIT_S = 0.002  # a commit slower than this moves the next ones off the loop (an SSD takes ~0.2 ms;
-# measured on the thread it includes winning the GIL back from a busy loop, so a loaded station may keep
-# committing there: no harm)
+SLOW_FSYNC_S = 0.002  # a disk whose fsync takes longer gets its commits off the loop (an SSD: ~0.2 ms)
 Batch = tuple[list[Statement], list[asyncio.Future[None]]]
 
 
 class Journal:
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, commit_off_loop: bool | None = None) -> None:
+        """`commit_off_loop`: None to decide from the disk's fsync time at start."""
         self._database = database
         self._writer: Database | None = None  # opened by the first batch
-        self._disk_is_slow = True  # until a commit shows otherwise
+        self.commit_off_loop = commit_off_loop
         self._batch: list[Statement] = []
         self._waiters: list[asyncio.Future[None]] = []
         self._wake = asyncio.Event()
@@ -64,6 +63,8 @@ class Journal:
         thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="process-journal")
         in_flight: tuple[Future[None], Batch] | None = None
         try:
+            if self.commit_off_loop is None:
+                self.commit_off_loop = await self._disk_is_slow(thread)
             while True:
                 await self._wake.wait()
                 self._wake.clear()
@@ -74,11 +75,11 @@ class Journal:
                 error: Exception | None = None
                 try:
                     self._execute(batch[0])
-                    if self._disk_is_slow:
-                        in_flight = (thread.submit(self._timed_commit), batch)
+                    if self.commit_off_loop:
+                        in_flight = (thread.submit(self._writer_database().commit), batch)
                         await asyncio.wrap_future(in_flight[0])
                     else:
-                        self._timed_commit()
+                        self._writer_database().commit()
                     self._count(batch[0])
                 except asyncio.CancelledError:
                     raise
@@ -89,6 +90,19 @@ class Journal:
                 _settle(batch[1], error)
         finally:
             self._finish(thread, in_flight)
+
+    async def _disk_is_slow(self, thread: ThreadPoolExecutor) -> bool:
+        """Timed on the thread: a slow disk must not hold up the start. A disk that cannot be timed (full,
+        read-only) counts as slow: the loop then never waits for it."""
+        try:
+            fsync_s = await asyncio.wrap_future(thread.submit(fsync_seconds, self._database.path.parent))
+        except OSError as exc:
+            logger.warning("process journal: could not time the disk; commits run off the event loop",
+                           extra={"error": str(exc)})
+            return True
+        logger.info("process journal", extra={"fsync_ms": round(fsync_s * 1000, 2),
+                                              "commit_off_loop": fsync_s > SLOW_FSYNC_S})
+        return fsync_s > SLOW_FSYNC_S
 
     def _take(self) -> Batch | None:
         batch, waiters = self._batch, self._waiters
@@ -112,11 +126,6 @@ class Journal:
         except BaseException:
             writer.rollback()
             raise
-
-    def _timed_commit(self) -> None:
-        started = time.monotonic()
-        self._writer_database().commit()
-        self._disk_is_slow = time.monotonic() - started > SLOW_COMMIT_S
 
     def _count(self, statements: list[Statement]) -> None:
         self.commits += 1

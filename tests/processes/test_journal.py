@@ -1,9 +1,11 @@
-"""The process journal's group commit: a slow disk must not stall the event loop, a write returns only
-once its rows are committed, a failed commit reaches its writers, and shutdown commits what is queued."""
+"""The process journal's group commit: a slow disk must not stall the event loop (and is recognised at
+start), a write returns only once its rows are committed, a failed commit reaches its writers, and
+shutdown commits what is queued."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import threading
 import time
@@ -12,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from station.processes.journal import Journal
+from station.files import fsync_seconds
+from station.processes import journal as journal_module
+from station.processes.journal import SLOW_FSYNC_S, Journal
 from station.store import Database
 from station.store.database import open_database
 
@@ -34,9 +38,8 @@ def committed_values(path: Path) -> list[str]:
         return [row[0] for row in reader.execute("SELECT value FROM journal_probe ORDER BY rowid")]
 
 
-def slow_writer_commits(monkeypatch: pytest.MonkeyPatch, seconds: float, fast_first: int = 0) -> list[int]:
-    """Make the journal's commits take `seconds` (as a slow fsync would), after `fast_first` quick ones;
-    returns the threads that committed."""
+def slow_writer_commits(monkeypatch: pytest.MonkeyPatch, seconds: float) -> list[int]:
+    """Make the journal's commits take `seconds` (as a slow fsync would); returns the threads that committed."""
     threads: list[int] = []
     open_writer = Database.open_writer
 
@@ -46,8 +49,7 @@ def slow_writer_commits(monkeypatch: pytest.MonkeyPatch, seconds: float, fast_fi
 
         def slow_commit() -> None:
             threads.append(threading.get_ident())
-            if len(threads) > fast_first:
-                time.sleep(seconds)
+            time.sleep(seconds)
             commit()
 
         writer.commit = slow_commit  # type: ignore[method-assign]
@@ -60,7 +62,7 @@ def slow_writer_commits(monkeypatch: pytest.MonkeyPatch, seconds: float, fast_fi
 async def test_a_slow_commit_does_not_stall_the_event_loop(database: Database,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     committing_threads = slow_writer_commits(monkeypatch, SLOW_COMMIT_S)
-    journal = Journal(database)
+    journal = Journal(database, commit_off_loop=True)
     runner = asyncio.create_task(journal.run())
     lags: list[float] = []
 
@@ -85,38 +87,10 @@ async def test_a_slow_commit_does_not_stall_the_event_loop(database: Database,
     assert len(lags) > 20 and max(lags) < SLOW_COMMIT_S / 2, f"the loop stalled {max(lags):.3f} s"
 
 
-async def test_a_disk_that_turns_slow_stalls_the_loop_once_then_commits_move_off_it(
-        database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
-    committing_threads = slow_writer_commits(monkeypatch, SLOW_COMMIT_S, fast_first=3)
-    journal = Journal(database)
-    runner = asyncio.create_task(journal.run())
-    lags: list[float] = []
-
-    async def tick() -> None:
-        while True:
-            started = time.monotonic()
-            await asyncio.sleep(0.005)
-            lags.append(time.monotonic() - started - 0.005)
-
-    ticker = asyncio.create_task(tick())
-    try:
-        for index in range(6):
-            await journal.write((INSERT, (str(index),)))
-    finally:
-        ticker.cancel()
-        runner.cancel()
-        await asyncio.gather(ticker, runner, return_exceptions=True)
-    assert committed_values(database.path) == [str(index) for index in range(6)]
-    loop_thread = threading.get_ident()
-    assert loop_thread in committing_threads[1:4]  # a fast disk: commits on the loop
-    assert loop_thread not in committing_threads[4:]  # the first slow one moved the rest to the journal's thread
-    assert len([lag for lag in lags if lag > SLOW_COMMIT_S / 2]) <= 1, f"the loop stalled: {sorted(lags)[-3:]}"
-
-
 async def test_writes_queued_during_a_commit_form_the_next_batch(database: Database,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     slow_writer_commits(monkeypatch, 0.1)
-    journal = Journal(database)
+    journal = Journal(database, commit_off_loop=True)
     runner = asyncio.create_task(journal.run())
     try:
         first = asyncio.create_task(journal.write((INSERT, ("a",))))
@@ -130,8 +104,10 @@ async def test_writes_queued_during_a_commit_form_the_next_batch(database: Datab
     assert journal.commits == 2  # b, c and d waited together for one fsync
 
 
-async def test_a_failed_batch_reaches_its_writers_and_the_next_batch_commits(database: Database) -> None:
-    journal = Journal(database)
+@pytest.mark.parametrize("commit_off_loop", [False, True])
+async def test_a_failed_batch_reaches_its_writers_and_the_next_batch_commits(database: Database,
+                                                                              commit_off_loop: bool) -> None:
+    journal = Journal(database, commit_off_loop)
     runner = asyncio.create_task(journal.run())
     try:
         with pytest.raises(sqlite3.IntegrityError):
@@ -146,7 +122,7 @@ async def test_a_failed_batch_reaches_its_writers_and_the_next_batch_commits(dat
 async def test_stopping_commits_what_is_queued_and_in_flight(database: Database,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     slow_writer_commits(monkeypatch, 0.1)
-    journal = Journal(database)
+    journal = Journal(database, commit_off_loop=True)
     runner = asyncio.create_task(journal.run())
     in_flight = asyncio.create_task(journal.write((INSERT, ("in flight",))))
     await asyncio.sleep(0.03)
@@ -155,3 +131,50 @@ async def test_stopping_commits_what_is_queued_and_in_flight(database: Database,
     await asyncio.gather(runner, return_exceptions=True)
     await in_flight  # its writer was told: committed
     assert committed_values(database.path) == ["in flight", "queued"]
+
+
+def test_the_disk_is_timed_by_an_fsync_in_the_data_directory(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    assert 0 < fsync_seconds(tmp_path) < 1
+    real_fsync = os.fsync
+
+    def sd_card_fsync(fd: int) -> None:
+        time.sleep(0.02)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", sd_card_fsync)
+    assert fsync_seconds(tmp_path) >= 0.02
+    assert list(tmp_path.iterdir()) == []  # the probe file is gone
+
+
+@pytest.mark.parametrize(("fsync_s", "off_loop"), [(0.0002, False), (SLOW_FSYNC_S * 10, True)])
+async def test_the_journal_commits_off_the_loop_when_the_disk_is_slow(
+        database: Database, monkeypatch: pytest.MonkeyPatch, fsync_s: float, off_loop: bool) -> None:
+    monkeypatch.setattr(journal_module, "fsync_seconds", lambda _directory: fsync_s)
+    committing_threads = slow_writer_commits(monkeypatch, 0)
+    journal = Journal(database)
+    runner = asyncio.create_task(journal.run())
+    try:
+        await journal.write((INSERT, ("x",)))
+    finally:
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+    assert journal.commit_off_loop is off_loop
+    assert (threading.get_ident() not in committing_threads) is off_loop
+
+
+async def test_a_disk_that_cannot_be_timed_counts_as_slow(database: Database,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    def full_disk(_directory: Path) -> float:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(journal_module, "fsync_seconds", full_disk)
+    journal = Journal(database)
+    runner = asyncio.create_task(journal.run())
+    try:
+        await journal.write((INSERT, ("x",)))
+    finally:
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+    assert journal.commit_off_loop is True
+    assert committed_values(database.path) == ["x"]

@@ -14,6 +14,7 @@ import json
 import logging
 import socket
 import ssl
+import threading
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -28,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 MAX_QUEUED_OUT = 10_000  # messages paho keeps while the broker is away; older ones are dropped
 PAYLOAD_TEXT_LIMIT = 65_536  # an incoming payload larger than this is not parsed, only sized
+JSON_FIRST_CHARS = frozenset('{["-0123456789tfnNI \t\r\n')  # json.loads also takes NaN and Infinity
 
 
 class MqttError(Exception):
@@ -52,6 +54,9 @@ class MqttService(Service):
         self._acks: dict[int, asyncio.Future[None]] = {}
         self.received = 0
         self.published = 0
+        self._handoff: list[tuple[Any, tuple[Any, ...]]] = []  # paho's thread -> the loop, in order
+        self._handoff_lock = threading.Lock()
+        self._drain_scheduled = False
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=settings.client_id,
                              clean_session=True)
         client.max_queued_messages_set(MAX_QUEUED_OUT)
@@ -145,10 +150,28 @@ class MqttService(Service):
         log("mqtt connected" if connected else "mqtt disconnected", extra={"reason": reason})
 
     def _call(self, callback: Any, *args: Any) -> None:
+        """From paho's thread: run `callback(*args)` on the loop, in order. A burst of messages wakes the
+        loop once, not once per message (each wake-up is a write to its self-pipe and a handle)."""
         loop = self._loop
-        if loop is not None and not loop.is_closed():
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(callback, *args)
+        if loop is None or loop.is_closed():
+            return
+        with self._handoff_lock:
+            self._handoff.append((callback, args))
+            if self._drain_scheduled:
+                return
+            self._drain_scheduled = True
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: the station is stopping
+            loop.call_soon_threadsafe(self._drain)
+
+    def _drain(self) -> None:
+        with self._handoff_lock:
+            calls, self._handoff = self._handoff, []
+            self._drain_scheduled = False
+        for callback, args in calls:
+            try:
+                callback(*args)
+            except Exception:  # one subscriber's bug must not drop the messages after it
+                logger.exception("MQTT callback failed", extra={"callback": getattr(callback, "__name__", "?")})
 
 
 def _send_without_delay(client: mqtt.Client) -> None:
@@ -169,6 +192,8 @@ def _decode(payload: bytes) -> Any:
         text = payload.decode("utf-8")
     except UnicodeDecodeError:
         return payload.hex()
+    if not text or text[0] not in JSON_FIRST_CHARS:  # plain text: spare the parser's exception
+        return text
     try:
         return json.loads(text)
     except ValueError:

@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import json
 import os
+import statistics
 import sys
 import tempfile
 import threading
@@ -164,8 +165,12 @@ def paced(probe: Probe, base: int, rate: float, seconds: float) -> dict[str, Any
         sent[seq] = probe.send(seq)
     probe.wait_for(seqs, STALL_S)
     got = {seq: probe.received[seq] for seq in seqs if seq in probe.received}
+    per_second = [[(got[seq] - sent[seq]) / 1e6 for seq in seqs[start:start + int(rate)] if seq in got]
+                  for start in range(0, count, int(rate))]
     return {"rate_per_s": rate, "messages": count, "lost": count - len(got),
-            "latency_ms": latency_ms([(got[seq] - sent[seq]) / 1e9 for seq in got])}
+            "latency_ms": latency_ms([(got[seq] - sent[seq]) / 1e9 for seq in got]),
+            # a latency that jumps mid-run and stays (as Nagle did to the station) shows here
+            "p50_ms_each_second": [round(statistics.median(chunk), 2) for chunk in per_second if chunk]}
 
 
 def measure_path(port: int, name: str, topics: tuple[str, str], count: int, paced_s: float,
@@ -343,8 +348,10 @@ def summary(report: dict[str, Any]) -> str:
              f"{report['load_avg_1m_at_start']}->{report['load_avg_1m_at_end']} on {report['cpus']} CPUs"]
     for name, figures in report["paths"].items():
         b, p = figures["burst"], figures["paced"]
+        seconds = p["p50_ms_each_second"]
         lines.append(f"  {name:<9} {b['msgs_per_s']:>8} msg/s (lost {b['lost']})  paced p50 "
-                     f"{p['latency_ms']['p50']} ms p99 {p['latency_ms']['p99']} ms  cpu/msg {b['cpu_ms_per_msg']}")
+                     f"{p['latency_ms']['p50']} ms p99 {p['latency_ms']['p99']} ms (p50 of each second "
+                     f"{min(seconds)}-{max(seconds)} ms)  cpu/msg {b['cpu_ms_per_msg']}")
     log = report["station_log_variant"]
     lines.append(f"  station, log action: {log['executions_per_s']} executions/s {log['by_status']}, "
                  f"cpu {log['cpu_ms_per_msg']} ms/msg")

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import signal
 import socket
@@ -54,6 +53,7 @@ from benchmarks._boards import (
 )
 from benchmarks._processes import BenchmarkError, free_port, wait_until
 from benchmarks._relay import LINE_RATE_BPS, RelayThread, server_port, start_echo, start_sink
+from benchmarks._report import emit
 from benchmarks.mesh_outbox import percentile
 from edge_agent.protocol import HEARTBEAT, HEARTBEAT_ACK, decode_message, encode_frame
 
@@ -361,8 +361,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             relays.close()
     assess(report)
-    print(json.dumps(report))
-    print(summary(report), file=sys.stderr)
+    emit(report, summary)
     return 0 if all(report["passed"].values()) else 1
 
 

@@ -32,6 +32,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from benchmarks._report import emit
+
 DELAYS_MS = (0, 5, 20)
 EVENTS, QUICK_EVENTS = 3000, 600
 BASELINE_EXECUTIONS, QUICK_BASELINE_EXECUTIONS = 300, 60
@@ -157,9 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     report: dict[str, Any] = {"benchmark": "journal_fsync", "events": events, "cpus": os.cpu_count(),
                               "load_avg_1m_at_start": round(os.getloadavg()[0], 2)}
     report["delays_ms"] = {delay: measure(delay, events, baseline_executions) for delay in DELAYS_MS}
-    report["load_avg_1m_at_end"] = round(os.getloadavg()[0], 2)
-    print(json.dumps(report))
-    print(summary(report), file=sys.stderr)
+    emit(report, summary)
     return 0
 
 

@@ -47,6 +47,7 @@ import psutil
 from meshtastic.tcp_interface import TCPInterface
 
 from benchmarks._processes import BenchmarkError, SimProcess, StationProcess, wait_until
+from benchmarks._report import emit
 
 DEFAULT_MESSAGES = 300
 QUICK_MESSAGES = 30
@@ -424,9 +425,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"benchmark failed: {exc}", file=sys.stderr)
         return 1
     report["run_s"] = round(time.monotonic() - started, 1)
-    report["load_avg_1m_at_end"] = round(os.getloadavg()[0], 2)  # other work on the box skews figures
-    print(json.dumps(report))
-    print(summary(report), file=sys.stderr)
+    emit(report, summary)
     return 0
 
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import statistics
 import sys
@@ -51,6 +50,7 @@ from benchmarks._processes import (
     ensure_node_red,
     wait_until,
 )
+from benchmarks._report import emit
 from benchmarks.mesh_outbox import filesystem_of, latency_ms
 
 DEFAULT_MESSAGES = 10_000
@@ -431,8 +431,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"benchmark failed: {exc}", file=sys.stderr)
         return 1
     report["run_s"] = round(time.monotonic() - started, 1)
-    print(json.dumps(report))
-    print(summary(report), file=sys.stderr)
+    emit(report, summary)
     return 0
 
 

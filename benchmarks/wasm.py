@@ -34,7 +34,6 @@ import hashlib
 import json
 import os
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -43,6 +42,7 @@ from typing import Any
 
 import wasmtime
 
+from benchmarks._report import emit
 from station.wasm.cache import WASMTIME_VERSION
 from station.wasm.engine import epoch_ticks, new_engine
 from station.wasm.host import CAPABILITIES
@@ -314,9 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     report = asyncio.run(run(args.quick))
     report["run_s"] = round(time.monotonic() - started, 1)
-    report["load_avg_1m_at_end"] = round(os.getloadavg()[0], 2)
-    print(json.dumps(report))
-    print(summary(report), file=sys.stderr)
+    emit(report, summary)
     return 0
 
 

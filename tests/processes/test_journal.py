@@ -5,11 +5,12 @@ shutdown commits what is queued."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,16 @@ def database(tmp_path: Path) -> Iterator[Database]:
     db.connection.execute("CREATE TABLE journal_probe (value TEXT NOT NULL)")
     yield db
     db.close()
+
+
+@contextlib.asynccontextmanager
+async def running(journal: Journal) -> AsyncIterator[None]:
+    runner = asyncio.create_task(journal.run())
+    try:
+        yield
+    finally:
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
 
 
 def committed_values(path: Path) -> list[str]:
@@ -63,7 +74,6 @@ async def test_a_slow_commit_does_not_stall_the_event_loop(database: Database,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     committing_threads = slow_writer_commits(monkeypatch, SLOW_COMMIT_S)
     journal = Journal(database, commit_off_loop=True)
-    runner = asyncio.create_task(journal.run())
     lags: list[float] = []
 
     async def tick() -> None:
@@ -74,14 +84,14 @@ async def test_a_slow_commit_does_not_stall_the_event_loop(database: Database,
 
     ticker = asyncio.create_task(tick())
     try:
-        started = time.monotonic()
-        await journal.write((INSERT, ("first",)))
-        waited = time.monotonic() - started
-        assert committed_values(database.path) == ["first"]  # durable when write() returns, not before
+        async with running(journal):
+            started = time.monotonic()
+            await journal.write((INSERT, ("first",)))
+            waited = time.monotonic() - started
+            assert committed_values(database.path) == ["first"]  # durable when write() returns, not before
     finally:
         ticker.cancel()
-        runner.cancel()
-        await asyncio.gather(ticker, runner, return_exceptions=True)
+        await asyncio.gather(ticker, return_exceptions=True)
     assert waited >= SLOW_COMMIT_S
     assert committing_threads and threading.get_ident() not in committing_threads
     assert len(lags) > 20 and max(lags) < SLOW_COMMIT_S / 2, f"the loop stalled {max(lags):.3f} s"
@@ -91,15 +101,11 @@ async def test_writes_queued_during_a_commit_form_the_next_batch(database: Datab
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     slow_writer_commits(monkeypatch, 0.1)
     journal = Journal(database, commit_off_loop=True)
-    runner = asyncio.create_task(journal.run())
-    try:
+    async with running(journal):
         first = asyncio.create_task(journal.write((INSERT, ("a",))))
         await asyncio.sleep(0.03)  # "a" is committing now
         rest = [asyncio.create_task(journal.write((INSERT, (value,)))) for value in "bcd"]
         await asyncio.gather(first, *rest)
-    finally:
-        runner.cancel()
-        await asyncio.gather(runner, return_exceptions=True)
     assert committed_values(database.path) == ["a", "b", "c", "d"]
     assert journal.commits == 2  # b, c and d waited together for one fsync
 
@@ -108,14 +114,10 @@ async def test_writes_queued_during_a_commit_form_the_next_batch(database: Datab
 async def test_a_failed_batch_reaches_its_writers_and_the_next_batch_commits(database: Database,
                                                                               commit_off_loop: bool) -> None:
     journal = Journal(database, commit_off_loop)
-    runner = asyncio.create_task(journal.run())
-    try:
+    async with running(journal):
         with pytest.raises(sqlite3.IntegrityError):
             await journal.write((INSERT, ("kept out",)), (INSERT, (None,)))  # NOT NULL: the batch fails whole
         await journal.write((INSERT, ("after",)))
-    finally:
-        runner.cancel()
-        await asyncio.gather(runner, return_exceptions=True)
     assert committed_values(database.path) == ["after"]
 
 
@@ -153,12 +155,8 @@ async def test_the_journal_commits_off_the_loop_when_the_disk_is_slow(
     monkeypatch.setattr(journal_module, "fsync_seconds", lambda _directory: fsync_s)
     committing_threads = slow_writer_commits(monkeypatch, 0)
     journal = Journal(database)
-    runner = asyncio.create_task(journal.run())
-    try:
+    async with running(journal):
         await journal.write((INSERT, ("x",)))
-    finally:
-        runner.cancel()
-        await asyncio.gather(runner, return_exceptions=True)
     assert journal.commit_off_loop is off_loop
     assert (threading.get_ident() not in committing_threads) is off_loop
 
@@ -170,11 +168,7 @@ async def test_a_disk_that_cannot_be_timed_counts_as_slow(database: Database,
 
     monkeypatch.setattr(journal_module, "fsync_seconds", full_disk)
     journal = Journal(database)
-    runner = asyncio.create_task(journal.run())
-    try:
+    async with running(journal):
         await journal.write((INSERT, ("x",)))
-    finally:
-        runner.cancel()
-        await asyncio.gather(runner, return_exceptions=True)
     assert journal.commit_off_loop is True
     assert committed_values(database.path) == ["x"]

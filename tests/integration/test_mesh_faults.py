@@ -72,6 +72,9 @@ def test_pty_radio_unplugged_and_plugged_back(tmp_path, make_sim, make_station) 
     assert first.returncode == 0, first.stderr
 
     sim.kill()  # the device node disappears, like a USB radio pulled out
+    # ... and udev removes its by-id link. Left in place, the link names a pty number that another test's
+    # simulator may get next: the station then sits a whole handshake timeout on the wrong device.
+    link.unlink(missing_ok=True)
     wait_for(lambda: station.get("/mesh/status")["radios"][0]["state"] != "connected", 10,
              "the station to notice the unplugged radio")
     assert station.post("/mesh/messages", {"text": "after replug", "to": target, "want_ack": True}

@@ -56,7 +56,6 @@ class MqttService(Service):
         self.published = 0
         self._handoff: list[tuple[Any, tuple[Any, ...]]] = []  # paho's thread -> the loop, in order
         self._handoff_lock = threading.Lock()
-        self._drain_scheduled = False
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=settings.client_id,
                              clean_session=True)
         client.max_queued_messages_set(MAX_QUEUED_OUT)
@@ -156,17 +155,15 @@ class MqttService(Service):
         if loop is None or loop.is_closed():
             return
         with self._handoff_lock:
+            first = not self._handoff  # else a drain is scheduled already and will take this one too
             self._handoff.append((callback, args))
-            if self._drain_scheduled:
-                return
-            self._drain_scheduled = True
-        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: the station is stopping
-            loop.call_soon_threadsafe(self._drain)
+        if first:
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: the station is stopping
+                loop.call_soon_threadsafe(self._drain)
 
     def _drain(self) -> None:
         with self._handoff_lock:
             calls, self._handoff = self._handoff, []
-            self._drain_scheduled = False
         for callback, args in calls:
             try:
                 callback(*args)

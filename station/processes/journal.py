@@ -29,8 +29,8 @@ from station.store import Database
 logger = logging.getLogger(__name__)
 
 Statement = tuple[str, Sequence[Any] | dict[str, Any]]
+Batch = tuple[list[Statement], list[asyncio.Future[None]]]  # statements, and the writers awaiting them
 SLOW_FSYNC_S = 0.002  # a disk whose fsync takes longer gets its commits off the loop (an SSD: ~0.2 ms)
-Batch = tuple[list[Statement], list[asyncio.Future[None]]]
 
 
 class Journal:
@@ -74,20 +74,18 @@ class Journal:
                     continue
                 error: Exception | None = None
                 try:
-                    self._execute(batch[0])
                     if self.commit_off_loop:
+                        self._execute(batch[0])
                         in_flight = (thread.submit(self._writer_database().commit), batch)
                         await asyncio.wrap_future(in_flight[0])
                     else:
-                        self._writer_database().commit()
-                    self._count(batch[0])
+                        self._commit_here(batch[0])
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
                     error = exc
-                    logger.exception("journal batch failed; its writers were told")
                 in_flight = None
-                _settle(batch[1], error)
+                self._land(batch, error)
         finally:
             self._finish(thread, in_flight)
 
@@ -127,34 +125,33 @@ class Journal:
             writer.rollback()
             raise
 
-    def _count(self, statements: list[Statement]) -> None:
-        self.commits += 1
-        self.statements += len(statements)
+    def _commit_here(self, statements: list[Statement]) -> None:
+        self._execute(statements)
+        self._writer_database().commit()
+
+    def _land(self, batch: Batch, error: BaseException | None) -> None:
+        """Tell the batch's writers how it ended; count it if it committed."""
+        if error is None:
+            self.commits += 1
+            self.statements += len(batch[0])
+        else:
+            logger.error("journal batch failed; its writers were told", exc_info=error)
+        _settle(batch[1], error)
 
     def _finish(self, thread: ThreadPoolExecutor, in_flight: tuple[Future[None], Batch] | None) -> None:
         """Shutdown: the batch in flight lands, then what is still queued, then the connection closes."""
         if in_flight is not None:
-            job, (statements, waiters) = in_flight
-            try:
-                job.result()
-            except Exception as exc:
-                logger.exception("journal batch failed at shutdown")
-                _settle(waiters, exc)
-            else:
-                self._count(statements)
-                _settle(waiters, None)
+            job, batch = in_flight
+            self._land(batch, job.exception())  # waits for the commit
         thread.shutdown(wait=True)
         rest = self._take()
         if rest is not None:
             try:
-                self._execute(rest[0])
-                self._writer_database().commit()
+                self._commit_here(rest[0])
             except Exception as exc:
-                logger.exception("journal batch failed at shutdown")
-                _settle(rest[1], exc)
+                self._land(rest, exc)
             else:
-                self._count(rest[0])
-                _settle(rest[1], None)
+                self._land(rest, None)
         if self._writer is not None:
             self._writer.close()
             self._writer = None

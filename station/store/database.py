@@ -103,8 +103,9 @@ class Database:
         self.synchronous = synchronous
 
     def open_writer(self) -> Database:
-        """A second connection to the same (already migrated) file with the same settings, for one other
-        thread that writes (the process journal): its commits then wait for the disk off the event loop."""
+        """A second connection to the same (already migrated) file with the same settings, for a writer
+        whose transactions must not mix with this one's (the process journal, which may COMMIT on its
+        own thread while the event loop goes on using this connection)."""
         return Database(_connect(self.path, self.synchronous), self.path, self.synchronous)
 
     @contextmanager

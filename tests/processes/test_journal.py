@@ -10,7 +10,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -19,18 +19,14 @@ from station.files import fsync_seconds
 from station.processes import journal as journal_module
 from station.processes.journal import SLOW_FSYNC_S, Journal
 from station.store import Database
-from station.store.database import open_database
 
 SLOW_COMMIT_S = 0.4  # an SD card under load can take this long for one fsync
 INSERT = "INSERT INTO journal_probe (value) VALUES (?)"
 
 
-@pytest.fixture
-def database(tmp_path: Path) -> Iterator[Database]:
-    db = open_database(tmp_path / "station.db")
-    db.connection.execute("CREATE TABLE journal_probe (value TEXT NOT NULL)")
-    yield db
-    db.close()
+@pytest.fixture(autouse=True)
+def probe_table(database: Database) -> None:
+    database.connection.execute("CREATE TABLE journal_probe (value TEXT NOT NULL)")
 
 
 @contextlib.asynccontextmanager

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import gc
 import logging
 import signal
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DATA_DIR_MODE = 0o700  # keys, tokens and the database live here
+YOUNG_GC_THRESHOLD = 50_000  # allocations between young collections (Python's default: 700)
 
 
 @dataclass
@@ -72,6 +74,18 @@ def release_memory() -> None:
     except OSError:  # not glibc (musl, macOS)
         return
     libc.malloc_trim(0)
+
+
+def tune_garbage_collector() -> None:
+    """Once started: what start-up built (modules, classes, schemas, the loaded processes) lives as
+    long as the station, so it leaves the collector's view (`gc.freeze`), and young collections run
+    every YOUNG_GC_THRESHOLD allocations instead of every 700. Under a burst of events the collector
+    otherwise took ~20 % of the station's CPU, most of it walking start-up objects again and again.
+    Cyclic garbage waits a little longer for its collection (a few MB at most)."""
+    gc.collect()
+    gc.freeze()
+    _young, middle, old = gc.get_threshold()
+    gc.set_threshold(YOUNG_GC_THRESHOLD, middle, old)
 
 
 class StartupError(Exception):
@@ -131,6 +145,7 @@ async def run_station(config: StationConfig, extra_services: list[Service] | Non
         write_client_file(config)
         systemd.notify("READY=1")
         logger.info("station ready", extra={"api": f"http://{config.api.host}:{config.api.port}"})
+        tune_garbage_collector()
         release_memory()
         async with asyncio.TaskGroup() as group:
             watchdog = group.create_task(_watchdog(stop))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import jinja2
@@ -33,8 +34,19 @@ NOT_CONSTANT: Any = object()
 # -- compilation ----------------------------------------------------------------------
 
 
-def compiled(source: str, path: str) -> tuple[jinja2.Template, bool, Any]:
-    """(template, is one native expression, its value if constant); errors carry `path`."""
+@dataclass(frozen=True, slots=True)
+class Compiled:
+    template: jinja2.Template
+    native: bool  # the string is exactly one expression: it renders to that expression's value
+    constant: Any  # that value when it is known at compile time, else NOT_CONSTANT
+    # `{{ event.from_node }}`: the names a dotted variable lookup walks. The renderer takes them key by
+    # key through plain dicts (what the template would return, without a Jinja context per render) and
+    # leaves anything else (a missing key, a non-dict on the way) to the template.
+    lookup: tuple[str, ...] | None
+
+
+def compiled(source: str, path: str) -> Compiled:
+    """The compiled string (cached); errors carry `path`."""
     try:
         return _compile(source)
     except jinja2.TemplateSyntaxError as exc:
@@ -64,7 +76,7 @@ class _Refused(Exception):
 
 
 @functools.lru_cache(maxsize=TEMPLATE_CACHE_SIZE)
-def _compile(source: str) -> tuple[jinja2.Template, bool, Any]:
+def _compile(source: str) -> Compiled:
     ast = _ENV.parse(source)
     for refused in _REFUSED_NODES:
         if ast.find(refused) is not None:
@@ -77,12 +89,26 @@ def _compile(source: str) -> tuple[jinja2.Template, bool, Any]:
         and len(body[0].nodes) == 1
         and not isinstance(body[0].nodes[0], nodes.TemplateData)
     )
-    constant = NOT_CONSTANT
+    constant, lookup = NOT_CONSTANT, None
     if native:
+        expression = body[0].nodes[0]  # type: ignore[attr-defined]
         # Jinja folds constant output to text at compile time; keep `{{ 20 }}` a number.
         with contextlib.suppress(nodes.Impossible):
-            constant = body[0].nodes[0].as_const(nodes.EvalContext(_ENV))  # type: ignore[attr-defined]
-    return template, native, constant
+            constant = expression.as_const(nodes.EvalContext(_ENV))
+        lookup = _dotted_names(expression)
+    return Compiled(template, native, constant, lookup)
+
+
+def _dotted_names(expression: nodes.Node) -> tuple[str, ...] | None:
+    """`event.a.b` -> ("event", "a", "b"); None for any other expression (filters, items, calls)."""
+    names: list[str] = []
+    while isinstance(expression, nodes.Getattr):
+        names.append(expression.attr)
+        expression = expression.node
+    if not isinstance(expression, nodes.Name) or expression.ctx != "load":
+        return None
+    names.append(expression.name)
+    return tuple(reversed(names))
 
 
 # -- the sandbox ----------------------------------------------------------------------

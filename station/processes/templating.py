@@ -33,9 +33,12 @@ from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from station.processes.errors import TemplateError, join_path
+
+if TYPE_CHECKING:
+    from station.processes._sandbox import Compiled
 
 __all__ = [
     "MAX_OUTPUT_CHARS",
@@ -124,21 +127,38 @@ def _jinja() -> ModuleType:
     return _sandbox
 
 
-def _compiled(source: str, path: str) -> tuple[Any, bool, Any]:
-    """(template, is one native expression, its value if constant); errors carry `path`."""
-    compiled: tuple[Any, bool, Any] = _jinja().compiled(source, path)
+def _compiled(source: str, path: str) -> Compiled:
+    """The compiled string (cached); errors carry `path`."""
+    compiled: Compiled = _jinja().compiled(source, path)
     return compiled
 
 
 def _render_string(source: str, path: str, variables: Mapping[str, Any]) -> Any:
     sandbox = _jinja()
-    template, native, constant = _compiled(source, path)
-    if constant is not sandbox.NOT_CONSTANT:
-        return _native(copy.deepcopy(constant), path)  # a copy: callers may mutate what we return
+    compiled = _compiled(source, path)
+    if compiled.constant is not sandbox.NOT_CONSTANT:
+        return _native(copy.deepcopy(compiled.constant), path)  # a copy: callers may mutate what we return
+    if compiled.lookup is not None:
+        found = _dict_lookup(variables, compiled.lookup)
+        if found is not _NOT_FOUND:
+            return _native(found, path)
     with sandbox.rendering_errors(path):
-        if native:
-            return _native(next(iter(template.generate(variables)), ""), path)
-        return _joined(template.generate(variables), path)
+        if compiled.native:
+            return _native(next(iter(compiled.template.generate(variables)), ""), path)
+        return _joined(compiled.template.generate(variables), path)
+
+
+_NOT_FOUND: Any = object()
+
+
+def _dict_lookup(variables: Mapping[str, Any], names: tuple[str, ...]) -> Any:
+    """`event.a.b` through mappings that have each key, as the sandbox resolves it; else _NOT_FOUND."""
+    value: Any = variables
+    for name in names:
+        if not isinstance(value, Mapping) or name not in value:
+            return _NOT_FOUND
+        value = value[name]
+    return value
 
 
 def _joined(chunks: Any, path: str) -> str:

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from station.processes import _sandbox
+from station.processes import _sandbox, templating
 from station.processes.errors import DefinitionError
 from station.processes.templating import (
     MAX_NESTING,
@@ -239,3 +239,43 @@ def test_a_dict_key_wins_over_the_dict_method_of_that_name() -> None:
     assert render("{% for k, v in event.data.items() %}{{ k }}={{ v }}{% endfor %}", variables) == "a=1"
     with pytest.raises(TemplateError):  # the sandbox still guards what is not a key
         render("{{ event.data.__class__ }}", variables)
+
+
+_NAMES = ("a", "b", "items", "values", "_x")
+_LEAVES = st.none() | st.booleans() | st.integers(-5, 5) | st.text(max_size=5) | st.lists(st.integers(0, 3), max_size=2)
+_TREES = st.recursive(_LEAVES, lambda inner: st.dictionaries(st.sampled_from(_NAMES), inner, max_size=4), max_leaves=12)
+
+
+def _through_jinja(source: str, variables: dict[str, Any]) -> Any:
+    """What the template itself renders to, without the renderer's dotted-lookup shortcut."""
+    compiled = _sandbox.compiled(source, "x")
+    with _sandbox.rendering_errors("x"):
+        return templating._native(next(iter(compiled.template.generate(variables)), ""), "x")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(("event", *_NAMES)), _TREES, max_size=4),
+       st.lists(st.sampled_from(("event", *_NAMES)), min_size=1, max_size=4))
+def test_a_dotted_variable_renders_as_jinja_renders_it(variables: dict[str, Any], names: list[str]) -> None:
+    source = "{{ " + ".".join(names) + " }}"
+    try:
+        expected: Any = _through_jinja(source, variables)
+    except TemplateError as exc:
+        with pytest.raises(TemplateError) as raised:
+            render(source, variables)
+        assert raised.value.message == exc.message
+        return
+    result = render_reporting(source, variables)
+    assert result.value == expected
+    assert type(result.value) is type(expected)
+    assert bool(result.missing) == (expected == "" and not _resolves_to_empty_text(variables, names))
+
+
+def _resolves_to_empty_text(variables: dict[str, Any], names: list[str]) -> bool:
+    value: Any = variables
+    for name in names:
+        if not isinstance(value, dict) or name not in value:
+            return False
+        value = value[name]
+    return value == ""
+

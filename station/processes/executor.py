@@ -1,8 +1,11 @@
 """Running an execution's actions, step by step, durably.
 
-Before a step runs, its start (with the rendered config) is committed; before the next step
-begins, its result is committed. A resumed execution skips every step that finished and re-runs
-the one that was running (its side effects carry an idempotency key, so a send is not repeated).
+A step's start (with the rendered config) goes to the journal as the step begins and commits with
+the next batch, at the latest with the step's result; the result is committed before the next step
+begins. A resumed execution skips every step that finished and runs again the one that had not
+(its side effects carry an idempotency key, so a send is not repeated): whether that step's start
+row reached the disk before the crash changes its trace, not what runs. So a step does not wait for
+a commit before it starts, only before the next one does.
 
 Owns step semantics (conditions, templates, timeouts, retries, parallel groups); must not
 decide which executions run (the engine does).
@@ -84,7 +87,7 @@ class Executor:
         except TemplateError as exc:
             await self._fail(run, spec, path, f"template: {exc}", None, 0.0, 0)
             return
-        await engine.journal.write(store.step_started_sql(run.id, path, spec.type, rendered, time.time()))
+        engine.journal.write_soon(store.step_started_sql(run.id, path, spec.type, rendered, time.time()))
         await self._attempts(run, spec, path, rendered)
 
     async def _attempts(self, run: ExecutionRun, spec: ActionSpec, path: str, rendered: Any) -> None:
@@ -116,7 +119,7 @@ class Executor:
         await self._fail(run, spec, path, error, result, elapsed, spec.retry_count)
 
     async def _parallel(self, run: ExecutionRun, spec: ActionSpec, path: str) -> None:
-        await self._engine.journal.write(store.step_started_sql(run.id, path, spec.type, None, time.time()))
+        self._engine.journal.write_soon(store.step_started_sql(run.id, path, spec.type, None, time.time()))
         started = time.monotonic()
         branches = parallel_branches(spec)
         outcomes = await asyncio.gather(

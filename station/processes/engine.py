@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import time
 from datetime import UTC, datetime
@@ -418,9 +419,21 @@ class ProcessEngine(Service):
 
 
 def event_payload(event: Event) -> dict[str, Any]:
-    payload = dataclasses.asdict(event)
+    """The event as a dict (a copy: a run cannot change what other listeners see). A flat event, the
+    common case, is read field by field; dataclasses.asdict copies nested values (and costs ~4x)."""
+    payload = {name: getattr(event, name) for name in _field_names(type(event))}
+    if not all(type(value) in _IMMUTABLE_SCALARS for value in payload.values()):
+        payload = dataclasses.asdict(event)
     payload["type"] = type(event).__name__
     return payload
+
+
+_IMMUTABLE_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+@functools.cache
+def _field_names(event_type: type[Event]) -> tuple[str, ...]:
+    return tuple(field.name for field in dataclasses.fields(event_type))
 
 
 def _trace_of(compiled: Any, context: dict[str, Any], now: datetime) -> Any:

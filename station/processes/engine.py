@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import functools
 import logging
 import time
 from datetime import UTC, datetime
@@ -431,9 +430,14 @@ def event_payload(event: Event) -> dict[str, Any]:
 _IMMUTABLE_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
-@functools.cache
+_FIELD_NAMES: dict[type[Event], tuple[str, ...]] = {}
+
+
 def _field_names(event_type: type[Event]) -> tuple[str, ...]:
-    return tuple(field.name for field in dataclasses.fields(event_type))
+    names = _FIELD_NAMES.get(event_type)
+    if names is None:
+        names = _FIELD_NAMES[event_type] = tuple(field.name for field in dataclasses.fields(event_type))
+    return names
 
 
 def _trace_of(compiled: Any, context: dict[str, Any], now: datetime) -> Any:
